@@ -63,6 +63,25 @@ def as_environment_fault(entry: FaultEntry, target: Any = None) -> EnvironmentFa
     return StoredDataFault(inner=entry.fault, target=target)
 
 
+def render_target(target: Any, ds: str | None) -> Any:
+    """Fill ``{ds}`` in a target (string or mapping values) with the run date."""
+    if target is None or ds is None:
+        return target
+    if isinstance(target, str):
+        return target.replace("{ds}", ds)
+    if isinstance(target, dict):
+        return {k: render_target(v, ds) for k, v in target.items()}
+    return target
+
+
+def render_fault(fault: EnvironmentFault, ds: str | None) -> EnvironmentFault:
+    """Fill ``{ds}`` in an environment fault's ``target`` (templates keep theirs)."""
+    target = getattr(fault, "target", None)
+    if ds is None or target is None:
+        return fault
+    return fault.model_copy(update={"target": render_target(target, ds)})
+
+
 def inject(run_id: str, exp: Experiment, entry: FaultEntry, *, seed: int, ds: str | None = None,
            target: Any = None, ledger: Ledger | None = None, settings: Settings | None = None,
            source: str = "", dry_run: bool = False) -> AppliedFault | list[str]:
@@ -70,7 +89,8 @@ def inject(run_id: str, exp: Experiment, entry: FaultEntry, *, seed: int, ds: st
     touch)."""
     settings = settings or get_settings()
     ledger = ledger or Ledger(settings.ledger_url)
-    fault = as_environment_fault(entry, target)
+    fault = render_fault(as_environment_fault(entry, render_target(target or entry.target, ds)),
+                         ds)
     ctx = ApplyContext(seed=seed, ds=ds, run_id=run_id, s3_endpoint_url=settings.s3_endpoint_url)
     if dry_run:
         guard(fault, ctx, exp.safety, settings)

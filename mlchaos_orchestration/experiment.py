@@ -32,6 +32,7 @@ class FaultEntry(BaseModel):
 
     fault: Fault
     at: str | None = None
+    target: str | dict[str, Any] | None = None
 
     @property
     def name(self) -> str:
@@ -41,6 +42,8 @@ class FaultEntry(BaseModel):
         out = self.fault.spec()
         if self.at:
             out["at"] = self.at
+        if self.target is not None:
+            out["target"] = self.target
         return out
 
 
@@ -203,6 +206,9 @@ def _parse_experiment(raw: Any, defaults: dict[str, Any], path: str,
         data["safety"] = {**defaults["safety"], **raw["safety"]}
     data.update({k: v for k, v in raw.items() if k != "safety" or "safety" not in data
                  or not isinstance(v, dict)})
+    safety = data.get("safety")
+    if isinstance(safety, dict) and isinstance(safety.get("allowed_targets"), list):
+        data["safety"] = {**safety, "allowed_targets": _expand(safety["allowed_targets"])}
     faults_raw = data.pop("faults", [])
     entries: list[FaultEntry] = []
     ok = True
@@ -231,9 +237,10 @@ def _parse_fault(raw: Any, path: str, problems: list[str]) -> FaultEntry | None:
     if not isinstance(raw, dict):
         problems.append(f"{path}: must be a mapping with a 'fault' name")
         return None
-    params = dict(raw)
+    params = {k: _expand(v) if k in _EXPANDED else v for k, v in raw.items()}
     name = params.pop("fault", None)
     at = params.pop("at", None)
+    stored_target = params.pop("target", None) if name in _DATA_FAULT_NAMES() else None
     if not isinstance(name, str):
         problems.append(f"{path}.fault: required (one of {', '.join(registry())})")
         return None
@@ -253,7 +260,30 @@ def _parse_fault(raw: Any, path: str, problems: list[str]) -> FaultEntry | None:
     except (ValueError, TypeError, RecursionError) as exc:
         problems.append(f"{path}: {_short(str(exc))}")
         return None
-    return FaultEntry(fault=fault, at=at)
+    if stored_target is not None and not isinstance(stored_target, (str, dict)):
+        problems.append(f"{path}.target: must be a path, an s3:// URI or {{url, table}}")
+        return None
+    return FaultEntry(fault=fault, at=at, target=stored_target)
+
+
+#: Fields whose ``${VAR}`` references are expanded from the environment (locations only).
+_EXPANDED = frozenset({"target", "template", "url", "s3"})
+
+
+def _expand(value: Any) -> Any:
+    import os
+
+    if isinstance(value, str):
+        return os.path.expandvars(value)
+    if isinstance(value, dict):
+        return {k: _expand(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v) for v in value]
+    return value
+
+
+def _DATA_FAULT_NAMES() -> set[str]:  # noqa: N802 - constant-like accessor
+    return {name for name, cls in registry().items() if cls.family == "data"}
 
 
 # ------------------------------------------------------------------------------ error messages

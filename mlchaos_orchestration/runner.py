@@ -58,7 +58,9 @@ def run_experiment(pipeline: Pipeline, exp: Experiment, *, ledger: Ledger | None
     ledger = ledger or Ledger(settings.ledger_url)
     recover(ledger, settings=settings)
     ctx = ApplyContext(seed=exp.seed, ds=ds, s3_endpoint_url=settings.s3_endpoint_url)
-    env_faults = [e.fault for e in exp.environment_faults]
+    from mlchaos_orchestration.control import render_fault
+
+    env_faults = [render_fault(e.fault, ds) for e in exp.environment_faults]  # type: ignore[arg-type]
     assert all(isinstance(f, EnvironmentFault) for f in env_faults)
     if dry_run:
         lines: list[str] = []

@@ -1,0 +1,62 @@
+"""The example pipeline as a plain Python :class:`~mlchaos_orchestration.pipeline.Pipeline`
+(what ``mlchaos run`` and the demo drive without an orchestrator)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlchaos_orchestration.examples import GATE_SUITE_PATH
+from mlchaos_orchestration.examples.config import ExampleConfig
+from mlchaos_orchestration.pipeline import Pipeline, Step
+
+
+def build_pipeline(config: ExampleConfig | None = None) -> Pipeline:
+    """events -> features -> features table -> GX gate -> train -> register."""
+    cfg = config or ExampleConfig.from_env()
+
+    def ingest() -> Any:
+        from mlchaos_orchestration.examples.pipeline import ingest as read
+
+        return read(cfg.raw_root, cfg.ds, retry_delay_s=0.05)
+
+    def build_features(ingest: Any) -> Any:
+        from mlchaos_orchestration.examples.pipeline import build_features as build
+
+        return build(ingest)
+
+    def store_features(build_features: Any) -> Any:
+        from mlchaos_orchestration.examples.pipeline import read_features, write_features
+
+        write_features(build_features, cfg.features_url, ds=cfg.ds)
+        return read_features(cfg.features_url, ds=cfg.ds)
+
+    def validate_features(store_features: Any) -> Any:
+        from mlchaos_orchestration.gx import assert_gate
+
+        assert_gate(store_features, GATE_SUITE_PATH)
+        return store_features
+
+    def train_model(validate_features: Any) -> Any:
+        from mlchaos_orchestration.examples.pipeline import train
+
+        return train(validate_features)
+
+    def register_model(train_model: Any) -> Any:
+        from mlchaos_orchestration.examples.pipeline import register_model as register
+
+        model, metrics = train_model
+        return str(register(model, metrics, cfg.model_dir))
+
+    return Pipeline(
+        name="feature_pipeline",
+        steps=[
+            Step("ingest", ingest),
+            Step("build_features", build_features, ("ingest",)),
+            Step("store_features", store_features, ("build_features",)),
+            Step("validate_features", validate_features, ("store_features",)),
+            Step("train_model", train_model, ("validate_features",)),
+            Step("register_model", register_model, ("train_model",)),
+        ],
+        gate="validate_features",
+        consumer="train_model",
+    )
