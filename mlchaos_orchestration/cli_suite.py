@@ -1,28 +1,112 @@
-"""``mlchaos demo`` (and later the suite/report commands), registered on the main CLI app."""
+"""``mlchaos suite``, ``mlchaos demo`` and ``mlchaos report``, registered on the main CLI app."""
 
 from __future__ import annotations
 
-import time
+from pathlib import Path
+from typing import Any
 
 import typer
 
 from mlchaos_orchestration.cli import app
 
+DEFAULT_ORCHESTRATORS = "airflow,dagster"
+
+
+def _live_suite(file: Path, orchestrators: list[str], reports_dir: Path) -> Any:
+    from rich.console import Console
+    from rich.live import Live
+    from rich.table import Table
+
+    from mlchaos_orchestration.suite import run_suite
+
+    console = Console(stderr=True)
+
+    def render(rows: list[dict[str, Any]], elapsed: float) -> Table:
+        total = rows[0]["total"] if rows else "?"
+        done = sum(1 for r in rows if r["verdict"])
+        current = next((r for r in reversed(rows) if not r["verdict"]), None)
+        title = (f"experiment {min(done + 1, total) if isinstance(total, int) else done}/{total}"
+                 f" · {elapsed:.0f} s"
+                 + (f" · running {current['orchestrator']}: {current['experiment']}"
+                    if current else ""))
+        table = Table(title=title, title_justify="left")
+        for col in ("orchestrator", "experiment", "verdict"):
+            table.add_column(col)
+        for r in rows[-30:]:
+            table.add_row(r["orchestrator"], r["experiment"], r["verdict"] or "…")
+        return table
+
+    with Live(render([], 0), console=console, refresh_per_second=2,
+              transient=not console.is_terminal) as live:
+        result = run_suite(file, orchestrators=orchestrators, reports_dir=reports_dir,
+                           on_progress=lambda rows, t: live.update(render(rows, t)))
+    return result
+
+
+def _print_scorecard(result: Any) -> None:
+    journal = result.journal
+    typer.echo(f"{'orchestrator':<9} {'experiment':<22} {'verdict':<12} {'expected':<10} "
+               f"{'detect s':>8} {'alert s':>8}")
+    for r in journal["runs"]:
+        mark = "" if r["expect"] in (None, r["verdict"]) else "  (unexpected)"
+        det = "-" if r["detection_latency_s"] is None else f"{r['detection_latency_s']:.2f}"
+        alr = "-" if r["alert_latency_s"] is None else f"{r['alert_latency_s']:.2f}"
+        typer.echo(f"{r['orchestrator']:<9} {r['experiment']:<22} {r['verdict']:<12} "
+                   f"{r['expect'] or '-':<10} {det:>8} {alr:>8}{mark}")
+    mut = journal["mutation"]
+    typer.echo(f"resilience score: {journal['resilience_score']}  "
+               f"gate mutation score: {mut['killed']}/{mut['mutants']}")
+    for s in mut["survivors"][:10]:
+        typer.echo(f"  survived: {s['experiment']}: {s['what']} -> add {s['expectation']}")
+    typer.echo(f"report: {result.report_dir}  ({result.duration_s:.0f} s)")
+
+
+def _exit_for(result: Any, fail_on: str) -> None:
+    bad = {v.strip() for v in fail_on.split(",") if v.strip()}
+    if bad and any(r["verdict"] in bad for r in result.journal["runs"]):
+        raise typer.Exit(1)
+
 
 @app.command()
-def demo() -> None:
-    """Run the example resilience matrix on embedded defaults (SQLite + local files)."""
-    from mlchaos_orchestration.demo import run_plain_demo
+def suite(file: Path = typer.Argument(..., help="experiments YAML"),
+          orchestrator: str = typer.Option(DEFAULT_ORCHESTRATORS, help="comma list: "
+                                           "plain, airflow, dagster"),
+          reports_dir: Path = typer.Option(Path("reports"), help="where reports go"),
+          fail_on: str = typer.Option("", help="verdicts that make the exit code 1, e.g. "
+                                      "silent,unalerted")) -> None:
+    """Run the resilience suite: control + every experiment on each pipeline, then report."""
+    from mlchaos_orchestration.experiment import load_experiments
 
-    start = time.monotonic()
+    load_experiments(file)
+    result = _live_suite(file, [o.strip() for o in orchestrator.split(",") if o.strip()],
+                         reports_dir)
+    _print_scorecard(result)
+    _exit_for(result, fail_on)
 
-    def show(name: str, row: dict) -> None:
-        mark = "ok " if row["verdict"] == row.get("expect") else "!! "
-        typer.echo(f"{mark}{name:<22} {row['verdict']:<12} expected {row.get('expect') or '-':<9}"
-                   f" {row.get('reason', '')}")
 
-    rows = run_plain_demo(show)
-    caught = sum(r["verdict"] == "caught" for r in rows if r["experiment"] != "control")
-    faults = sum(1 for r in rows if r["experiment"] != "control")
-    typer.echo(f"resilience score: {caught}/{faults} faults caught "
-               f"in {time.monotonic() - start:.1f} s")
+@app.command()
+def demo(orchestrator: str = typer.Option(DEFAULT_ORCHESTRATORS, help="comma list"),
+         reports_dir: Path = typer.Option(Path("reports"))) -> None:
+    """The main job: the example resilience suite on embedded defaults (SQLite + local files)."""
+    from mlchaos_orchestration.demo import EXPERIMENTS_PATH
+
+    result = _live_suite(EXPERIMENTS_PATH,
+                         [o.strip() for o in orchestrator.split(",") if o.strip()], reports_dir)
+    _print_scorecard(result)
+
+
+@app.command()
+def report(suite_id: str = typer.Option("", help="suite id (default: the latest)"),
+           reports_dir: Path = typer.Option(Path("reports"))) -> None:
+    """Re-write the report of a suite from the ledger."""
+    from mlchaos_orchestration.ledger import Ledger
+    from mlchaos_orchestration.report import build_journal, write_report
+
+    ledger = Ledger()
+    if not suite_id:
+        runs = [r for r in ledger.list_runs(limit=1000) if r.get("suite_id")]
+        if not runs:
+            raise typer.BadParameter("no suite runs in the ledger yet")
+        suite_id = runs[0]["suite_id"]
+    out = write_report(build_journal(ledger, suite_id), reports_dir)
+    typer.echo(f"report: {out}")
