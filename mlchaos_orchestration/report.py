@@ -45,7 +45,7 @@ def run_record(ledger: Ledger, run: dict[str, Any]) -> dict[str, Any]:
         "faults": exp.get("faults", []),
         "started_at": iso(run.get("started_at")), "ended_at": iso(run.get("ended_at")),
         "events": [{"kind": e.kind, "ts": e.ts, "at": iso(e.ts), "source": e.source,
-                    "data": e.data} for e in events],
+                    "data": e.data} for e in events if e.kind != "data_profile"],
         "verdict": run.get("verdict") or "error", "reason": verdict.get("reason", ""),
         "halted_by": verdict.get("halted_by"),
         "detection_latency_s": verdict.get("detection_latency_s"),
@@ -67,10 +67,21 @@ def build_journal(ledger: Ledger, suite_id: str, *, title: str = "resilience sui
         "title": title, "suite_id": suite_id, "generated_at": iso(dt.datetime.now().timestamp()),
         "meta": meta or {},
         "resilience_score": resilience_score(records),
-        "mutation": mutation_report(records),
+        "mutation": mutation_report(records, _profiles(ledger, runs)),
         "history": score_history(ledger, exclude=suite_id),
         "runs": records,
     }
+
+
+def _profiles(ledger: Ledger, runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Clean-data profiles recorded by control runs (``data_profile`` events), by orchestrator."""
+    out: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        if run.get("control"):
+            for event in ledger.events(run["id"]):
+                if event.kind == "data_profile" and isinstance(event.data.get("profile"), dict):
+                    out[str(run.get("orchestrator"))] = event.data["profile"]
+    return out
 
 
 def score_history(ledger: Ledger, *, exclude: str | None = None,

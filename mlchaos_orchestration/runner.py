@@ -135,7 +135,22 @@ def _run_steps(pipeline: Pipeline, exp: Experiment, ledger: Ledger, run_id: str,
             break
         if step.name == gate:
             ledger.record(run_id, "gate_passed", source=step.name)
+            if exp.control:
+                record_profile(ledger, run_id, step.name, inputs, pipeline.params)
     return outputs
+
+
+def record_profile(ledger: Ledger, run_id: str, source: str, inputs: dict[str, Any],
+                   params: dict[str, Any]) -> None:
+    """Record a profile of the clean gate input (the report's mutation suggestions use it)."""
+    import pandas as pd
+
+    from mlchaos_orchestration.mutation import profile_frame
+
+    frames = [v for v in inputs.values() if isinstance(v, pd.DataFrame)]
+    if frames:
+        ledger.record(run_id, "data_profile", source=source,
+                      profile=profile_frame(frames[0], **params.get("profile", {})))
 
 
 def _faults_at(exp: Experiment, step: str, gate: str | None) -> list[FaultEntry]:

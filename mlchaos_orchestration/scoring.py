@@ -28,8 +28,15 @@ def resilience_score(rows: list[dict[str, Any]]) -> float | None:
     return round(score, 1)
 
 
-def mutation_report(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Mutants killed / mutants, and for every survivor the expectation that would kill it."""
+def mutation_report(rows: list[dict[str, Any]],
+                    profiles: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Mutants killed / mutants, and for every survivor the expectation that would kill it.
+
+    ``profiles`` maps an orchestrator name to a profile of its clean gate input (recorded by the
+    control run as a ``data_profile`` event); suggestions take their bounds from it.
+    """
+    profiles = profiles or {}
+    fallback = next(iter(profiles.values()), None)
     from mlchaos_orchestration.mutation import killing_expectation, render
 
     mutants = [r for r in rows if not r.get("control") and r.get("verdict") in WEIGHTS]
@@ -39,7 +46,8 @@ def mutation_report(rows: list[dict[str, Any]]) -> dict[str, Any]:
         if row["verdict"] in KILLED:
             continue
         for fault in row.get("faults", []):
-            suggestion = killing_expectation(fault)
+            profile = profiles.get(str(row.get("orchestrator")), fallback)
+            suggestion = killing_expectation(fault, profile)
             survivors.append({
                 "pipeline": row.get("pipeline", ""), "experiment": row["experiment"],
                 "fault": fault.get("fault"), "what": describe_fault(fault),

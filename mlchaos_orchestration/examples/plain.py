@@ -59,4 +59,9 @@ def build_pipeline(config: ExampleConfig | None = None) -> Pipeline:
         ],
         gate="validate_features",
         consumer="train_model",
+        params={"profile": PROFILE_HINTS | {"ds": cfg.ds}},
     )
+
+
+#: What the mutation report needs to know about the example data.
+PROFILE_HINTS = {"key": "event_id", "label": "is_fraud", "timestamp_column": "event_ts"}
