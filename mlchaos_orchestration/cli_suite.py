@@ -73,15 +73,43 @@ def suite(file: Path = typer.Argument(..., help="experiments YAML"),
                                            "plain, airflow, dagster"),
           reports_dir: Path = typer.Option(Path("reports"), help="where reports go"),
           fail_on: str = typer.Option("", help="verdicts that make the exit code 1, e.g. "
-                                      "silent,unalerted")) -> None:
+                                      "silent,unalerted"),
+          sweep: str = typer.Option("", help="experiment to run at a range of intensities"),
+          intensities: str = typer.Option("", help="comma list for --sweep (default "
+                                          "0.001..0.5)")) -> None:
     """Run the resilience suite: control + every experiment on each pipeline, then report."""
-    from mlchaos_orchestration.experiment import load_experiments
-
-    load_experiments(file)
-    result = _live_suite(file, [o.strip() for o in orchestrator.split(",") if o.strip()],
-                         reports_dir)
+    orchestrators = [o.strip() for o in orchestrator.split(",") if o.strip()]
+    if sweep:
+        _run_sweep(file, sweep, intensities, orchestrators, reports_dir)
+        return
+    result = _live_suite(file, orchestrators, reports_dir)
     _print_scorecard(result)
     _exit_for(result, fail_on)
+
+
+def _run_sweep(file: Path, experiment: str, intensities: str, orchestrators: list[str],
+               reports_dir: Path) -> None:
+    import json
+    import tempfile
+
+    from mlchaos_orchestration.report import html_report
+    from mlchaos_orchestration.sweep import DEFAULT_INTENSITIES, summarise, sweep_file
+
+    try:
+        values = [float(v) for v in intensities.split(",") if v.strip()] or \
+            list(DEFAULT_INTENSITIES)
+    except ValueError:
+        raise typer.BadParameter("--intensities must be a comma list of numbers") from None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = sweep_file(file, experiment, values, Path(tmp) / "sweep.yaml")
+        result = _live_suite(path, orchestrators, reports_dir)
+    result.journal["sweep"] = summarise(result.journal, experiment)
+    (result.report_dir / "journal.json").write_text(json.dumps(result.journal, indent=2,
+                                                               default=str))
+    (result.report_dir / "report.html").write_text(html_report(result.journal))
+    for orch, minimum in result.journal["sweep"]["minimum_detected"].items():
+        typer.echo(f"{orch}: minimum intensity detected for {experiment}: {minimum}")
+    typer.echo(f"report: {result.report_dir}")
 
 
 @app.command()

@@ -130,8 +130,7 @@ def _read(source: str | Path | dict[str, Any]) -> Any:
     if isinstance(source, dict):
         return source
     text: str
-    if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source
-                                    and not source.lstrip().startswith("{")):
+    if isinstance(source, Path) or (isinstance(source, str) and not _looks_like_yaml(source)):
         path = Path(source)
         if not path.is_file():
             raise SpecError([f"{path}: no such file"])
@@ -149,6 +148,11 @@ def _read(source: str | Path | dict[str, Any]) -> Any:
         raise SpecError([f"invalid YAML: {where}{problem}"]) from None
     except RecursionError:
         raise SpecError(["invalid YAML: nested too deeply"]) from None
+
+
+def _looks_like_yaml(text: str) -> bool:
+    stripped = text.strip()
+    return "\n" in stripped or stripped[:1] in ("{", "[") or ": " in stripped
 
 
 def parse_experiments(raw: Any) -> ExperimentFile:
@@ -236,6 +240,11 @@ def _parse_experiment(raw: Any, defaults: dict[str, Any], path: str,
 def _parse_fault(raw: Any, path: str, problems: list[str]) -> FaultEntry | None:
     if not isinstance(raw, dict):
         problems.append(f"{path}: must be a mapping with a 'fault' name")
+        return None
+    odd = [k for k in raw if not isinstance(k, str)]
+    if odd:
+        problems.append(f"{path}: field name {odd[0]!r} is not a string (YAML reads unquoted "
+                        "on/off/yes/no as booleans: quote the key, e.g. \"on\")")
         return None
     params = {k: _expand(v) if k in _EXPANDED else v for k, v in raw.items()}
     name = params.pop("fault", None)

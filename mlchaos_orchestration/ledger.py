@@ -42,7 +42,7 @@ runs = sa.Table(
     sa.Column("experiment", sa.String(200), nullable=False, index=True),
     sa.Column("suite_id", sa.String(64), nullable=True, index=True),
     sa.Column("pipeline", sa.String(200), nullable=False, default=""),
-    sa.Column("orchestrator", sa.String(40), nullable=False, default="python"),
+    sa.Column("orchestrator", sa.String(40), nullable=False, default="plain"),
     sa.Column("control", sa.Boolean, nullable=False, default=False),
     sa.Column("seed", sa.BigInteger, nullable=False, default=0),
     sa.Column("status", sa.String(20), nullable=False, default="running"),
@@ -244,7 +244,7 @@ class Ledger:
                 id=exp_id, name=name, spec_json=_dumps(spec), created_at=time.time()))
         return exp_id
 
-    def start_run(self, experiment: str, *, pipeline: str = "", orchestrator: str = "python",
+    def start_run(self, experiment: str, *, pipeline: str = "", orchestrator: str = "plain",
                   control: bool = False, seed: int = 0, run_id: str | None = None,
                   suite_id: str | None = None, meta: dict[str, Any] | None = None) -> str:
         """Create a run row (idempotent for a given ``run_id``); return its id."""

@@ -198,6 +198,12 @@ def _class_removal(fault: dict[str, Any], profile: Profile) -> Suggestion | None
 
 
 def _upstream_outage(fault: dict[str, Any], profile: Profile) -> Suggestion:
+    if fault.get("mode") in ("missing", "late"):
+        # a silent missing partition means something upstream served other data instead
+        # (e.g. a loader falling back to the last available day): check the run date
+        dated = _stale_replay(fault, profile)
+        if dated is not None:
+            return dated
     rows = int(profile.get("row_count") or 0)
     if rows:
         return _suggest("ExpectTableRowCountToBeBetween", "the partition was missing or short",

@@ -261,13 +261,41 @@ def _latency_svg(runs: list[dict[str, Any]]) -> str:
 
 
 def _sweep(sweep: dict[str, Any]) -> str:
+    points = sweep.get("points", [])
+    minimum = sweep.get("minimum_detected") or {}
+    mins = "".join(f"<li>{escape(str(o))}: <b>{escape(str(v if v is not None else 'not detected'))}"
+                   "</b></li>" for o, v in minimum.items())
     rows = "".join(
-        f"<tr><td>{escape(str(p['intensity']))}</td><td>{_badge(p['verdict'])}</td></tr>"
-        for p in sweep.get("points", []))
-    minimum = sweep.get("minimum_detected")
-    return (f"<p>fault {escape(str(sweep.get('fault')))}: minimum intensity detected: "
-            f"<b>{escape(str(minimum))}</b></p><table><tr><th>intensity</th><th>verdict</th></tr>"
-            f"{rows}</table>")
+        f"<tr><td>{escape(str(p['orchestrator']))}</td><td>{escape(str(p['intensity']))}</td>"
+        f"<td>{_badge(p['verdict'])}</td></tr>" for p in points)
+    return (f"<p>experiment {escape(str(sweep.get('experiment')))}: minimum intensity detected"
+            f"</p><ul>{mins}</ul>{_sweep_svg(points)}<table><tr><th>orchestrator</th>"
+            f"<th>intensity</th><th>verdict</th></tr>{rows}</table>")
+
+
+def _sweep_svg(points: list[dict[str, Any]]) -> str:
+    """Detected (1) or not (0) against log intensity, one row of dots per orchestrator."""
+    import math
+
+    if not points:
+        return ""
+    orchs = sorted({p["orchestrator"] for p in points})
+    values = [p["intensity"] for p in points if p["intensity"] > 0] or [1.0]
+    lo, hi = math.log10(min(values)), math.log10(max(values))
+    w, row, left = 640, 30, 90
+    out = [f"<svg width='{w}' height='{row * len(orchs) + 30}' role='img' aria-label='sweep'>"]
+    for i, orch in enumerate(orchs):
+        out.append(f"<text x='0' y='{i * row + 20}'>{escape(orch)}</text>")
+        for p in (p for p in points if p["orchestrator"] == orch):
+            frac = 0.5 if hi == lo else (math.log10(max(p["intensity"], 1e-12)) - lo) / (hi - lo)
+            x = left + frac * (w - left - 20)
+            color = COLORS.get(p["verdict"], "#57606a")
+            out.append(f"<circle cx='{x:.1f}' cy='{i * row + 15}' r='7' style='fill:{color}'>"
+                       f"<title>{escape(str(p['intensity']))}: {escape(p['verdict'])}</title>"
+                       "</circle>")
+    out.append(f"<text x='{left}' y='{row * len(orchs) + 25}'>{10 ** lo:g}</text>"
+               f"<text x='{w - 60}' y='{row * len(orchs) + 25}'>{10 ** hi:g}</text></svg>")
+    return "".join(out)
 
 
 _CSS = """body{font:14px system-ui,sans-serif;margin:24px;color:#1f2328}table{border-collapse:

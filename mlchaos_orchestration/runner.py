@@ -71,7 +71,7 @@ def run_experiment(pipeline: Pipeline, exp: Experiment, *, ledger: Ledger | None
             lines.append(f"{entry.name}: in-memory input of step "
                          f"{entry.at or exp.gate or pipeline.gate} (no stored data touched)")
         return RunResult("dry-run", exp.name, {"verdict": None, "reason": "dry run"}, lines)
-    run_id = ledger.start_run(exp.name, pipeline=pipeline.name, orchestrator="python",
+    run_id = ledger.start_run(exp.name, pipeline=pipeline.name, orchestrator="plain",
                               control=exp.control, seed=exp.seed, suite_id=suite_id,
                               meta={"experiment": exp.spec()})
     ledger.record(run_id, "run_started", source="runner")

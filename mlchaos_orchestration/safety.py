@@ -63,8 +63,8 @@ def _allowed(target: Target, entry: str) -> bool:
         if "#" not in entry or "://" not in entry:
             return False
         url, table = entry.rsplit("#", 1)
-        same_db = Target(kind="sql", location=url, table="x").redacted_location() == \
-            target.redacted_location()
+        same_db = Target(kind="sql", location=url, table="x").database_identity() == \
+            target.database_identity()
         return same_db and table in ("*", target.table)
     if "://" in entry:
         return False

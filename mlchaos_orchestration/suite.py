@@ -89,13 +89,13 @@ def run_suite(experiments_file: str | Path, *, orchestrators: list[str],
     unknown = [o for o in orchestrators if o not in RUNNERS]
     if unknown:
         raise MlchaosError(f"unknown orchestrator(s) {unknown}; choose from {sorted(RUNNERS)}")
-    spec = load_experiments(experiments_file)  # validate before starting anything
     settings = get_settings()
     home = home or settings.data_dir
     suite_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     ledger = Ledger(settings.ledger_url)
     start = time.monotonic()
     with demo_environment(ExampleConfig.from_env()) as base:
+        spec = load_experiments(experiments_file)  # validate (with the env) before any run
         procs = []
         for name in orchestrators:
             root = home / "suite" / name

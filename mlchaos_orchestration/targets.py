@@ -91,6 +91,20 @@ class Target(BaseModel):
         except Exception:  # noqa: BLE001 - a bad URL must still be printable
             return "<unparseable sql url>"
 
+    def database_identity(self) -> tuple[str, ...]:
+        """(backend, host, port, database) of a SQL target: what makes two URLs one database
+        whatever the driver or credentials."""
+        from sqlalchemy.engine import make_url
+
+        try:
+            url = make_url(self.location)
+        except Exception:  # noqa: BLE001
+            return ("?", self.location)
+        database = url.database or ""
+        if url.get_backend_name() == "sqlite" and database not in ("", ":memory:"):
+            database = os.path.abspath(database)
+        return (url.get_backend_name(), url.host or "", str(url.port or ""), database)
+
     def lock_key(self) -> str:
         """Canonical key used for leases and overlap checks (no secrets)."""
         if self.kind == "sql":
@@ -107,9 +121,9 @@ class Target(BaseModel):
         if self.kind != other.kind:
             return False
         if self.kind == "sql":
-            same_table = (self.redacted_location(), self.table) == (
-                other.redacted_location(), other.table)
-            if not same_table:
+            if self.database_identity() != other.database_identity():
+                return False
+            if "*" not in (self.table, other.table) and self.table != other.table:
                 return False
             if self.where and other.where and set(self.where) == set(other.where):
                 return self.where == other.where
