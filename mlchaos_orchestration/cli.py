@@ -163,7 +163,9 @@ def main(argv: list[str] | None = None) -> None:
 
     _register_optional_commands()
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except SpecError as exc:
         for problem in exc.problems:
             typer.echo(f"error: {problem}", err=True)

@@ -35,7 +35,7 @@ def run_record(ledger: Ledger, run: dict[str, Any]) -> dict[str, Any]:
     events = ledger.events(run["id"])
     verdict = run.get("verdict_detail") or {}
     proofs = [p for e in events if e.kind == "restored" for p in e.data.get("proofs", [])]
-    touched = any(e.kind == "fault_applied" and e.data.get("lease_id") for e in events)
+    touched = any(e.kind == "fault_applied" and e.data.get("backed_up") for e in events)
     return {
         "run_id": run["id"], "suite_id": run.get("suite_id"), "pipeline": run.get("pipeline"),
         "orchestrator": run.get("orchestrator"), "experiment": run["experiment"],
@@ -205,7 +205,18 @@ def _scorecard(runs: list[dict[str, Any]]) -> str:
 
 
 def _fault_text(fault: dict[str, Any]) -> str:
-    params = ", ".join(f"{k}={v}" for k, v in fault.items() if k != "fault")
+    """``name(param=value, ...)`` with parameters left at their defaults omitted."""
+    from mlchaos_orchestration.errors import MlchaosError
+    from mlchaos_orchestration.faults import get_fault_class
+
+    try:
+        fields = get_fault_class(str(fault.get("fault"))).model_fields
+    except MlchaosError:
+        fields = {}
+    params = ", ".join(
+        f"{k}={v}" for k, v in fault.items()
+        if k != "fault" and not (k in fields and not fields[k].is_required()
+                                 and fields[k].get_default(call_default_factory=True) == v))
     return f"{fault.get('fault')}({params})"
 
 
@@ -252,7 +263,7 @@ def _latency_svg(runs: list[dict[str, Any]]) -> str:
     w, row = 640, 22
     out = [f"<svg width='{w}' height='{row * len(bars) + 10}' role='img' aria-label='latency'>"]
     for i, (label, value) in enumerate(bars):
-        width = (w - 260) * value / top
+        width = (w - 330) * value / top
         out.append(f"<text x='0' y='{i * row + 15}'>{escape(label[:36])}</text>"
                    f"<rect x='250' y='{i * row + 4}' width='{width:.1f}' height='14' class='bar'/>"
                    f"<text x='{255 + width:.1f}' y='{i * row + 15}'>{value:.2f} s</text>")

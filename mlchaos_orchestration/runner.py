@@ -62,10 +62,11 @@ def run_experiment(pipeline: Pipeline, exp: Experiment, *, ledger: Ledger | None
 
     env_faults = [render_fault(e.fault, ds) for e in exp.environment_faults]  # type: ignore[arg-type]
     assert all(isinstance(f, EnvironmentFault) for f in env_faults)
+    for fault in env_faults:  # pre-flight: refuse before anything is recorded or touched
+        guard(fault, ctx, exp.safety, settings)  # type: ignore[arg-type]
     if dry_run:
         lines: list[str] = []
         for fault in env_faults:
-            guard(fault, ctx, exp.safety, settings)  # type: ignore[arg-type]
             lines += plan(fault, ctx)  # type: ignore[arg-type]
         for entry in exp.data_faults:
             lines.append(f"{entry.name}: in-memory input of step "

@@ -102,6 +102,7 @@ def apply_fault(ledger: Ledger, fault: EnvironmentFault, ctx: ApplyContext, *, r
         raise
     ledger.record(run_id, "fault_applied", source=source or fault.name, fault=fault.name,
                   lease_id=lease.id, params=fault.spec(), seed=ctx.seed,
+                  backed_up=len(ledger.backups(lease.id)),
                   targets=[t.describe() for t in lease.targets], details=details)
     return AppliedFault(lease=ledger.get_lease(lease.id) or lease, fault=fault, details=details)
 
