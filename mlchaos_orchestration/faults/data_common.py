@@ -1,0 +1,245 @@
+"""Shared pieces of the data-fault catalog: fast seeded sampling, column bases, column surgery.
+
+Everything here is vectorised and copy-light: helpers return *new* columns (the input frame is
+never touched) and :func:`with_columns` rebuilds a frame that shares every other column with the
+input (pandas copy-on-write), so a fault pays only for the columns it changes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field, field_validator
+
+from mlchaos_orchestration.errors import SpecError
+from mlchaos_orchestration.faults.base import DataFault
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+    import pandas as pd
+
+#: above ``n / _DENSE`` rows a mask pass beats geometric gaps (numpy's geometric slows for p>1/3)
+_DENSE = 5
+
+
+def fast_sample(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted, distinct, uniformly random ``k`` of ``range(n)`` as int64, in O(k) draws.
+
+    A Bernoulli(``k/n``) selection is drawn (as cumulative geometric gaps, O(k) and already
+    sorted, when sparse; as one 16-bit mask pass when dense), then uniformly chosen positions are
+    removed or added until exactly ``k`` remain. Every step is symmetric in the positions, so
+    each ``k``-subset is equally likely. Above ``n/2`` the complement is sampled instead.
+    """
+    import numpy as np
+
+    if k <= 0:
+        return np.empty(0, dtype=np.int64)
+    if k >= n:
+        return np.arange(n, dtype=np.int64)
+    if 2 * k > n:
+        mask = np.ones(n, dtype=bool)
+        mask[fast_sample(n, n - k, rng)] = False
+        return np.flatnonzero(mask).astype(np.int64, copy=False)
+    bernoulli = _bernoulli_gaps if k * _DENSE <= n else _bernoulli_mask
+    pos = bernoulli(n, k / n, rng)
+    if len(pos) > k:
+        return np.delete(pos, rng.choice(len(pos), size=len(pos) - k, replace=False))
+    return _top_up(pos, n, k - len(pos), rng)
+
+
+def _bernoulli_mask(n: int, p: float, rng: np.random.Generator) -> np.ndarray:
+    """Sorted positions < ``n`` each selected independently with probability ~``p`` (16-bit)."""
+    import numpy as np
+
+    draws = rng.integers(0, 2**16, size=n, dtype=np.uint16)
+    return np.flatnonzero(draws < np.uint16(round(p * 2**16))).astype(np.int64, copy=False)
+
+
+def _bernoulli_gaps(n: int, p: float, rng: np.random.Generator) -> np.ndarray:
+    """Sorted positions < ``n`` each selected independently with probability ``p``."""
+    import numpy as np
+
+    expected = n * p
+    chunks: list[np.ndarray] = []
+    last = -1
+    while last < n:
+        gaps = rng.geometric(p, size=int(expected + 6 * expected**0.5 + 64))
+        pos = np.cumsum(gaps, dtype=np.int64) + last
+        chunks.append(pos)
+        last = int(pos[-1])
+    out = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
+    return out[: np.searchsorted(out, n)]
+
+
+def _top_up(pos: np.ndarray, n: int, need: int, rng: np.random.Generator) -> np.ndarray:
+    """``pos`` (sorted) plus ``need`` uniformly chosen new positions < ``n``, still sorted."""
+    import numpy as np
+
+    while need > 0:
+        cand = rng.integers(0, n, size=2 * need + 64)
+        if len(pos):
+            at = np.minimum(np.searchsorted(pos, cand), len(pos) - 1)
+            cand = cand[pos[at] != cand]
+        _, first = np.unique(cand, return_index=True)
+        cand = np.sort(cand[np.sort(first)][:need])  # first `need` distinct draws, in draw order
+        pos = np.insert(pos, np.searchsorted(pos, cand), cand)
+        need -= len(cand)
+    return pos
+
+
+# ------------------------------------------------------------------------------------ bases
+class VectorDataFault(DataFault):
+    """Data fault base of this catalog: same contract, faster seeded row sampler."""
+
+    def sample_rows(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Sorted positional indices of the rows to change (see :func:`fast_sample`)."""
+        return fast_sample(n, self.n_rows(n), rng)
+
+
+class ColumnsFault(VectorDataFault):
+    """A fault acting on named columns (one shared row sample for all of them)."""
+
+    columns: list[str] = Field(min_length=1, description="columns to change")
+
+    @field_validator("columns")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("columns must be distinct")
+        return value
+
+
+class LabelFault(VectorDataFault):
+    """A fault acting on the label (target) column."""
+
+    label: str = Field(min_length=1, description="label column")
+
+
+# ----------------------------------------------------------------------------- column checks
+def fail(fault: DataFault, message: str) -> SpecError:
+    """A one-line SpecError prefixed with the fault name."""
+    return SpecError([f"{fault.name}: {message}"])
+
+
+def is_numeric(series: pd.Series) -> bool:
+    """True for int/uint/float columns (numpy or nullable); booleans are not numeric here."""
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    return is_numeric_dtype(series.dtype) and not is_bool_dtype(series.dtype)
+
+
+def is_text(series: pd.Series) -> bool:
+    """True for pandas string dtypes (``str``/``string``), categoricals and object columns."""
+    import numpy as np
+    import pandas as pd
+
+    dtype = series.dtype
+    return isinstance(dtype, (pd.StringDtype, pd.CategoricalDtype)) or dtype == np.dtype("O")
+
+
+def require(fault: DataFault, frame: pd.DataFrame, check: Any, kind: str) -> None:
+    """Raise SpecError unless ``check(frame[c])`` holds for every column of ``fault.columns``."""
+    bad = [c for c in fault.columns if not check(frame[c])]  # type: ignore[attr-defined]
+    if bad:
+        raise fail(fault, f"needs {kind} column(s), got: {', '.join(bad)}")
+
+
+def present_rows(s: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """The positions of ``rows`` where ``s`` holds a value (not missing)."""
+    import numpy as np
+    import pandas as pd
+
+    if not isinstance(s.dtype, np.dtype):
+        return rows[s.iloc[rows].notna().to_numpy()]
+    if s.dtype.kind not in "fcmMO":  # numpy int/bool columns cannot hold a missing value
+        return rows
+    values = s.to_numpy()
+    return rows[~pd.isna(values if len(rows) == len(values) else values[rows])]
+
+
+# --------------------------------------------------------------------------- column surgery
+def set_at(series: pd.Series, rows: np.ndarray, values: Any) -> pd.Series:
+    """A new column equal to ``series`` with ``values`` at positions ``rows``.
+
+    numpy-backed columns are copied once and assigned in numpy; extension arrays (Arrow strings,
+    categoricals, nullable) go through their own vectorised ``__setitem__`` on a copy.
+    """
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(series.dtype, np.dtype) and series.dtype != object:
+        out = series.to_numpy(copy=True)
+        out[rows] = values
+        return pd.Series(out, index=series.index, name=series.name, copy=False)
+    out = series.copy(deep=True)
+    out.iloc[rows] = values
+    return out
+
+
+def with_columns(frame: pd.DataFrame, new: dict[str, Any]) -> pd.DataFrame:
+    """``frame`` with whole columns replaced; every other column is shared, not copied."""
+    out = frame.copy(deep=False)
+    for name, column in new.items():
+        out[name] = column
+    return out
+
+
+def rebuild(frame: pd.DataFrame, columns: dict[str, Any], index: pd.Index) -> pd.DataFrame:
+    """A new frame from already-built column arrays without pandas consolidating (copying) them."""
+    import pandas as pd
+
+    out = pd.DataFrame(columns, index=index, copy=False)
+    out.columns = frame.columns
+    return out
+
+
+def take_rows(frame: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
+    """``frame.iloc[positions]`` built column by column (much cheaper than a 2-D block take)."""
+    if not frame.columns.is_unique:
+        return frame.iloc[positions]
+    import pandas as pd
+
+    cols = {c: _take(frame[c], positions) for c in frame.columns}
+    if _is_default_index(frame):  # RangeIndex.take casts the positions again; they are the labels
+        return rebuild(frame, cols, pd.Index(positions, copy=False))
+    return rebuild(frame, cols, frame.index.take(positions))
+
+
+def append_rows(frame: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
+    """``frame`` followed by copies of its rows at ``positions``, column by column.
+
+    A default ``RangeIndex`` stays a fresh ``RangeIndex``; any other index repeats the labels.
+    """
+    import numpy as np
+    import pandas as pd
+
+    if not frame.columns.is_unique:
+        return pd.concat([frame, frame.iloc[positions]])
+    cols: dict[str, Any] = {}
+    for c in frame.columns:
+        if isinstance(frame[c].dtype, np.dtype):
+            values = frame[c].to_numpy()
+            cols[c] = np.concatenate([values, values.take(positions)])
+        else:
+            arr = frame[c].array
+            cols[c] = type(arr)._concat_same_type([arr, arr.take(positions)])
+    if _is_default_index(frame):
+        index: pd.Index = pd.RangeIndex(len(frame) + len(positions))
+    else:
+        index = frame.index.append(frame.index.take(positions))
+    return rebuild(frame, cols, index)
+
+
+def _is_default_index(frame: pd.DataFrame) -> bool:
+    import pandas as pd
+
+    index = frame.index
+    return isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
+
+
+def _take(series: pd.Series, positions: np.ndarray) -> Any:
+    import numpy as np
+
+    if isinstance(series.dtype, np.dtype):
+        return series.to_numpy().take(positions)
+    return series.array.take(positions)
