@@ -246,7 +246,8 @@ def _parse_fault(raw: Any, path: str, problems: list[str]) -> FaultEntry | None:
         problems.append(f"{path}: field name {odd[0]!r} is not a string (YAML reads unquoted "
                         "on/off/yes/no as booleans: quote the key, e.g. \"on\")")
         return None
-    params = {k: _expand(v) if k in _EXPANDED else v for k, v in raw.items()}
+    params = {k: _expand(v) if k in _EXPANDED and not _is_sql_location(raw, k) else v
+              for k, v in raw.items()}
     name = params.pop("fault", None)
     at = params.pop("at", None)
     stored_target = params.pop("target", None) if name in _DATA_FAULT_NAMES() else None
@@ -276,7 +277,15 @@ def _parse_fault(raw: Any, path: str, problems: list[str]) -> FaultEntry | None:
 
 
 #: Fields whose ``${VAR}`` references are expanded from the environment (locations only).
+#: SQL target URLs keep their references: they are expanded only to connect, so a password
+#: held in an environment variable never reaches the ledger.
 _EXPANDED = frozenset({"target", "template", "url", "s3"})
+
+
+def _is_sql_location(raw: dict[str, Any], key: str) -> bool:
+    if key == "target":
+        return isinstance(raw.get("target"), dict) and "url" in raw["target"]
+    return key == "url" and raw.get("fault") != "connector_failure"
 
 
 def _expand(value: Any) -> Any:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mlchaos_orchestration.config import PRODUCTION_NAMES, Settings
 from mlchaos_orchestration.errors import SafetyError
-from mlchaos_orchestration.targets import Target
+from mlchaos_orchestration.targets import Target, database_identity
 
 
 class SafetySpec(BaseModel):
@@ -56,15 +56,14 @@ def _allowed(target: Target, entry: str) -> bool:
     if not entry:
         return False
     if target.kind == "s3":
-        if not entry.startswith("s3://"):
+        if not entry.startswith("s3://") or ".." in target.key.split("/"):
             return False
         return _prefix_match(target.location, entry)
     if target.kind == "sql":
         if "#" not in entry or "://" not in entry:
             return False
         url, table = entry.rsplit("#", 1)
-        same_db = Target(kind="sql", location=url, table="x").database_identity() == \
-            target.database_identity()
+        same_db = database_identity(url) == target.database_identity()
         return same_db and table in ("*", target.table)
     if "://" in entry:
         return False

@@ -37,7 +37,18 @@ class Target(BaseModel):
                 raise ValueError("an S3 target must look like s3://bucket/key")
         if "\x00" in self.location:
             raise ValueError("target contains a NUL byte")
+        if self.kind == "sql" and _literal_password(self.location):
+            raise ValueError(
+                "a SQL target must not contain a literal password (it would be stored in the "
+                "ledger): reference an environment variable instead, e.g. url: ${FEATURES_DB_URL}")
         return self
+
+    def connect_url(self) -> str:
+        """The URL to connect with: ``${VAR}`` references expanded from the environment.
+
+        Only the reference is ever stored (ledger, events); secrets stay in the environment.
+        """
+        return os.path.expandvars(self.location)
 
     # ------------------------------------------------------------------ parsing
     @classmethod
@@ -87,23 +98,14 @@ class Target(BaseModel):
         from sqlalchemy.engine import make_url
 
         try:
-            return make_url(self.location).render_as_string(hide_password=True)
+            return make_url(self.connect_url()).render_as_string(hide_password=True)
         except Exception:  # noqa: BLE001 - a bad URL must still be printable
             return "<unparseable sql url>"
 
     def database_identity(self) -> tuple[str, ...]:
         """(backend, host, port, database) of a SQL target: what makes two URLs one database
         whatever the driver or credentials."""
-        from sqlalchemy.engine import make_url
-
-        try:
-            url = make_url(self.location)
-        except Exception:  # noqa: BLE001
-            return ("?", self.location)
-        database = url.database or ""
-        if url.get_backend_name() == "sqlite" and database not in ("", ":memory:"):
-            database = os.path.abspath(database)
-        return (url.get_backend_name(), url.host or "", str(url.port or ""), database)
+        return database_identity(self.connect_url())
 
     def lock_key(self) -> str:
         """Canonical key used for leases and overlap checks (no secrets)."""
@@ -141,3 +143,29 @@ class Target(BaseModel):
             where = f" where {self.where}" if self.where else ""
             return f"table {self.table} at {self.redacted_location()}{where}"
         return self.location
+
+
+def _literal_password(location: str) -> bool:
+    """True if a SQL URL carries a password written out (not an ``${VAR}`` reference)."""
+    if "${" in location or location.startswith("$"):
+        return False
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(location).password not in (None, "", "***")
+    except Exception:  # noqa: BLE001 - an unparseable URL fails later, with its own message
+        return False
+
+
+def database_identity(url: str) -> tuple[str, ...]:
+    """(backend, host, port, database) of a SQLAlchemy URL (``${VAR}`` expanded)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(os.path.expandvars(url))
+    except Exception:  # noqa: BLE001
+        return ("?", url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() == "sqlite" and database not in ("", ":memory:"):
+        database = os.path.abspath(database)
+    return (parsed.get_backend_name(), parsed.host or "", str(parsed.port or ""), database)

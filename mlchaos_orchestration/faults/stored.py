@@ -99,7 +99,7 @@ def _apply_sql(fault: DataFault, target: Target, seed: int) -> DataFaultResult:
     import pandas as pd
     import sqlalchemy as sa
 
-    engine = sa.create_engine(target.location)
+    engine = sa.create_engine(target.connect_url())
     try:
         table = sa.Table(target.table, sa.MetaData(), autoload_with=engine)
         query = sa.select(table)

@@ -50,8 +50,9 @@ def test_overlapping_leases_conflict(ledger: Ledger, tmp_path: Path) -> None:
     ledger.acquire_lease(run_id=run, fault="g", targets=[inside], spec={}, ttl_s=60)
 
 
-def test_sql_targets_overlap_per_partition() -> None:
-    url = "postgresql://u:secret@h/db"
+def test_sql_targets_overlap_per_partition(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DB_URL", "postgresql://u:secret@h/db")
+    url = "${DB_URL}"
     t = Target.parse({"url": url, "table": "f", "where": {"ds": "2026-01-02"}})
     u = Target.parse({"url": url, "table": "f", "where": {"ds": "2026-01-03"}})
     whole = Target.parse({"url": url, "table": "f"})

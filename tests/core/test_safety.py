@@ -32,15 +32,18 @@ def test_empty_allowlist_refuses_everything(tmp_path: Path) -> None:
         check_targets([Target.parse(str(tmp_path))], [])
 
 
-def test_s3_and_sql_allowlist() -> None:
+def test_s3_and_sql_allowlist(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DB_URL", "postgresql://u:other@h/db")
     allow = ["s3://bucket/data/", "postgresql://u:pw@h/db#features"]
     check_targets([Target.parse("s3://bucket/data/events/")], allow)
     for bad in ("s3://bucket/database/x", "s3://bucket2/data/x", "s3://other/data/"):
         with pytest.raises(SafetyError):
             check_targets([Target.parse(bad)], allow)
-    check_targets([Target.parse({"url": "postgresql://u:other@h/db", "table": "features"})], allow)
+    check_targets([Target.parse({"url": "${DB_URL}", "table": "features"})], allow)
     with pytest.raises(SafetyError):
-        check_targets([Target.parse({"url": "postgresql://u:pw@h/db", "table": "users"})], allow)
+        check_targets([Target.parse({"url": "${DB_URL}", "table": "users"})], allow)
+    with pytest.raises(ValueError, match="literal password"):
+        Target.parse({"url": "postgresql://u:pw@h/db", "table": "features"})
 
 
 def test_production_needs_both_opt_ins() -> None:
