@@ -1,0 +1,47 @@
+"""Dagster adapter: chaos on existing asset graphs, blocking GX checks, alerting, resilience job.
+
+Public names are loaded lazily, so ``import mlchaos_orchestration.dagster`` imports neither Dagster
+nor Airflow; Dagster is imported on first use of a name that needs it.
+
+Usage::
+
+    check = gx_blocking_check(features, "gate_suite.yaml", name="validate_features")
+    defs = with_chaos(Definitions(assets=[...], asset_checks=[check], resources={...}),
+                      experiments_file="experiments.yaml", gate="validate_features",
+                      consumer="train_model")
+    verdict = run_experiment_dagster(defs, load_experiments("experiments.yaml").get("nulls"),
+                                     partition_key="2026-11-20")
+    # or launch a run with the tag mlchaos/experiment=nulls (the sensors finish it)
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "TAG_EXPERIMENT": ".request",
+    "TAG_RUN_ID": ".request",
+    "TAG_EXPERIMENTS_FILE": ".request",
+    "ChaosRequest": ".request",
+    "ChaosIOManager": ".io_manager",
+    "gx_blocking_check": ".gate",
+    "translate_run": ".events",
+    "chaos_alert_sensor": ".alerting",
+    "deliver_alert": ".alerting",
+    "chaos_success_sensor": ".finishing",
+    "finish_tagged_run": ".finishing",
+    "run_experiment_dagster": ".runner",
+    "with_chaos": ".definitions",
+    "resilience_job": ".resilience",
+    "resilience_schedule": ".resilience",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(module, __name__), name)
