@@ -382,14 +382,19 @@ class Ledger:
         with self.engine.begin() as conn:
             return (conn.execute(query.values(**values)).rowcount or 0) == 1
 
-    def claim_restore(self, lease_id: str, claim_s: float = 30.0) -> bool:
+    def claim_restore(self, lease_id: str, claim_s: float = 30.0, *,
+                      dead_holder: str | None = None) -> bool:
         """Atomically claim the right to restore a live lease (one restorer at a time).
 
-        A claim by a restorer that died expires after ``claim_s`` and can be taken over.
+        A claim by a restorer that died expires after ``claim_s`` and can be taken over; a claim
+        still held by ``dead_holder`` (a restorer known to be dead) can be taken over at once.
         """
         now = time.time()
+        stale = leases.c.claim_until < now
+        if dead_holder is not None:
+            stale = sa.or_(stale, leases.c.holder == dead_holder)
         live = sa.or_(leases.c.state.in_(("backing_up", "active")),
-                      sa.and_(leases.c.state == "restoring", leases.c.claim_until < now))
+                      sa.and_(leases.c.state == "restoring", stale))
         query = sa.update(leases).where(leases.c.id == lease_id).where(live).values(
             state="restoring", claim_until=now + claim_s, holder=holder_id())
         with self.engine.begin() as conn:

@@ -224,7 +224,8 @@ def _survivors(mut: dict[str, Any]) -> str:
     if not mut["survivors"]:
         return "<p>None: every fault was caught.</p>"
     items = "".join(
-        f"<li>{escape(s['pipeline'] or '')} / {escape(s['experiment'])}: {escape(s['what'])} "
+        f"<li>{escape(', '.join(s.get('orchestrators', [])))} / {escape(s['experiment'])}: "
+        f"{escape(s['what'])} "
         f"was not caught: add <code>{escape(s['expectation'] or 'a check for it')}</code></li>"
         for s in mut["survivors"])
     return f"<ul>{items}</ul>"

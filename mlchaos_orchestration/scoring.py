@@ -41,22 +41,24 @@ def mutation_report(rows: list[dict[str, Any]],
 
     mutants = [r for r in rows if not r.get("control") and r.get("verdict") in WEIGHTS]
     killed = [r for r in mutants if r["verdict"] in KILLED]
-    survivors = []
+    survivors: dict[tuple[str, str], dict[str, Any]] = {}
     for row in mutants:
         if row["verdict"] in KILLED:
             continue
         for fault in row.get("faults", []):
             profile = profiles.get(str(row.get("orchestrator")), fallback)
             suggestion = killing_expectation(fault, profile)
-            survivors.append({
+            key = (row["experiment"], describe_fault(fault))
+            entry = survivors.setdefault(key, {
                 "pipeline": row.get("pipeline", ""), "experiment": row["experiment"],
                 "fault": fault.get("fault"), "what": describe_fault(fault),
                 "expectation": render(suggestion) if suggestion else None,
-                "expectation_spec": suggestion,
+                "expectation_spec": suggestion, "orchestrators": [],
             })
+            entry["orchestrators"].append(str(row.get("orchestrator")))
     return {"mutants": len(mutants), "killed": len(killed),
             "score": round(len(killed) / len(mutants), 3) if mutants else None,
-            "survivors": survivors}
+            "survivors": list(survivors.values())}
 
 
 def describe_fault(fault: dict[str, Any]) -> str:

@@ -13,6 +13,8 @@ made byte-identical to the backup and the checksum is verified before the backup
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -117,8 +119,8 @@ def restore_lease(ledger: Ledger, lease_id: str, *, settings: Settings | None = 
         raise MlchaosError(f"no lease {lease_id!r}")
     if lease.state in ("restored",):
         return RestoreOutcome(lease_id, lease.fault, True)
-    if not ledger.claim_restore(lease_id):
-        return _wait_for_other_restorer(ledger, lease_id, start)
+    if not ledger.claim_restore(lease_id, dead_holder=dead_holder(lease.holder)):
+        return _wait_for_other_restorer(ledger, lease_id, start, settings)
     proofs: list[dict[str, Any]] = []
     try:
         for backup in ledger.backups(lease_id):
@@ -150,6 +152,7 @@ def restore_lease(ledger: Ledger, lease_id: str, *, settings: Settings | None = 
 
 
 def _wait_for_other_restorer(ledger: Ledger, lease_id: str, start: float,
+                             settings: Settings | None = None,
                              timeout_s: float = 30.0) -> RestoreOutcome:
     while time.monotonic() - start < timeout_s:
         lease = ledger.get_lease(lease_id)
@@ -157,10 +160,32 @@ def _wait_for_other_restorer(ledger: Ledger, lease_id: str, start: float,
             ok = lease is not None and lease.state == "restored"
             return RestoreOutcome(lease_id, lease.fault if lease else "?", ok,
                                   duration_s=time.monotonic() - start)
-        if lease.state == "active" and ledger.claim_restore(lease_id):
-            return restore_lease(ledger, lease_id)
+        if ledger.claim_restore(lease_id, dead_holder=dead_holder(lease.holder)):
+            return restore_lease(ledger, lease_id, settings=settings)
         time.sleep(0.05)
     return RestoreOutcome(lease_id, "?", False, error="another restorer did not finish in time")
+
+
+def dead_holder(holder: str) -> str | None:
+    """``holder`` (``host:pid``) if it names a process on this host that is gone (or a zombie).
+
+    Lets a restore take over at once from a restorer that was killed, instead of waiting for its
+    claim to expire; holders on other hosts are never judged (their claims expire).
+    """
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return None
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return holder
+    except OSError:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return holder if stat.read().rsplit(")", 1)[-1].split()[0] == "Z" else None
+    except (OSError, IndexError):
+        return None
 
 
 def _discard_partial(store: Any, backup: Any) -> None:
@@ -179,7 +204,8 @@ def recover(ledger: Ledger | None = None, *, settings: Settings | None = None,
     now = time.time() if now is None else now
     out = []
     for lease in ledger.live_leases():
-        stale_claim = lease.state == "restoring" and (lease.claim_until or 0) < now
+        stale_claim = lease.state == "restoring" and (
+            (lease.claim_until or 0) < now or dead_holder(lease.holder) is not None)
         if lease.due(now) or stale_claim:
             reason = "late fault restored on time" if lease.restore_at and \
                 now >= lease.restore_at and now < lease.expires_at else "lease expired"

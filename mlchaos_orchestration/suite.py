@@ -22,6 +22,8 @@ from typing import Any
 
 from mlchaos_orchestration.errors import MlchaosError
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
 #: orchestrator -> "module:function" running one experiment:
 #: ``fn(exp, *, suite_id, config) -> verdict dict`` (records the run in the ledger).
 RUNNERS = {
@@ -103,7 +105,10 @@ def run_suite(experiments_file: str | Path, *, orchestrators: list[str],
                                 features_url=f"sqlite:///{root / 'features.db'}",
                                 model_dir=str(root / "models"), ds=base.ds)
             env = {**os.environ, **cfg.export(), "MLCHAOS_LEDGER_URL": settings.ledger_url,
-                   "MLCHAOS_HOME": str(settings.data_dir)}
+                   "MLCHAOS_HOME": str(settings.data_dir),
+                   # the example projects (dags/, dagster_defs/) live at the repo root
+                   "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT),
+                                                               os.environ.get("PYTHONPATH")]))}
             log = (root / "worker.log")
             root.mkdir(parents=True, exist_ok=True)
             procs.append((name, subprocess.Popen(

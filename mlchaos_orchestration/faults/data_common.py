@@ -149,6 +149,9 @@ def present_rows(s: pd.Series, rows: np.ndarray) -> np.ndarray:
     import numpy as np
     import pandas as pd
 
+    arr = s.array
+    if isinstance(arr, pd.arrays.ArrowExtensionArray) and not arr.__arrow_array__().null_count:
+        return rows  # Arrow keeps a null count: no missing value anywhere, nothing to look up
     if not isinstance(s.dtype, np.dtype):
         return rows[s.iloc[rows].notna().to_numpy()]
     if s.dtype.kind not in "fcmMO":  # numpy int/bool columns cannot hold a missing value
@@ -161,8 +164,9 @@ def present_rows(s: pd.Series, rows: np.ndarray) -> np.ndarray:
 def set_at(series: pd.Series, rows: np.ndarray, values: Any) -> pd.Series:
     """A new column equal to ``series`` with ``values`` at positions ``rows``.
 
-    numpy-backed columns are copied once and assigned in numpy; extension arrays (Arrow strings,
-    categoricals, nullable) go through their own vectorised ``__setitem__`` on a copy.
+    numpy-backed columns are copied once and assigned in numpy; a string scalar into an Arrow
+    string column is one Arrow ``if_else`` (no pandas setitem); other extension arrays
+    (categoricals, nullable) go through their own vectorised ``__setitem__`` on a copy.
     """
     import numpy as np
     import pandas as pd
@@ -171,9 +175,56 @@ def set_at(series: pd.Series, rows: np.ndarray, values: Any) -> pd.Series:
         out = series.to_numpy(copy=True)
         out[rows] = values
         return pd.Series(out, index=series.index, name=series.name, copy=False)
+    if isinstance(values, str) and isinstance(series.array, pd.arrays.ArrowStringArray):
+        return _set_arrow_text(series, rows, values)
     out = series.copy(deep=True)
     out.iloc[rows] = values
     return out
+
+
+def _set_arrow_text(series: pd.Series, rows: np.ndarray, value: str) -> pd.Series:
+    """``series`` (Arrow-backed strings) with ``value`` at ``rows``, built by Arrow in one pass."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = series.array
+    chunked = arr.__arrow_array__()
+    mask = np.zeros(len(series), dtype=bool)
+    mask[rows] = True
+    out = pc.if_else(pa.array(mask), pa.scalar(value, chunked.type), chunked)
+    return pd.Series(type(arr)(out, dtype=arr.dtype), index=series.index, name=series.name)
+
+
+def contains_text(series: pd.Series, value: str) -> bool:
+    """Whether ``value`` occurs in text column ``series`` (Arrow's kernel for Arrow strings)."""
+    import pandas as pd
+    import pyarrow.compute as pc
+
+    if isinstance(series.array, pd.arrays.ArrowStringArray):
+        return bool(pc.any(pc.equal(series.array.__arrow_array__(), value)).as_py())
+    return bool(series.eq(value).any())
+
+
+def pooled_empty(n: int, dtype: np.dtype) -> np.ndarray:
+    """A writable, uninitialised numpy array (non-object ``dtype``) in Arrow's memory pool.
+
+    The pool (mimalloc/jemalloc) recycles freed pages, so a large output column does not pay the
+    kernel's page zeroing again on every fault, as a fresh numpy allocation (mmap) does.
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    if n == 0:
+        return np.empty(0, dtype=dtype)
+    return np.frombuffer(pa.allocate_buffer(n * dtype.itemsize), dtype=dtype)
+
+
+def _poolable(series: pd.Series) -> bool:
+    import numpy as np
+
+    return isinstance(series.dtype, np.dtype) and series.dtype != object
 
 
 def with_columns(frame: pd.DataFrame, new: dict[str, Any]) -> pd.DataFrame:
@@ -194,7 +245,10 @@ def rebuild(frame: pd.DataFrame, columns: dict[str, Any], index: pd.Index) -> pd
 
 
 def take_rows(frame: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
-    """``frame.iloc[positions]`` built column by column (much cheaper than a 2-D block take)."""
+    """``frame.iloc[positions]`` (valid positions, >= 0) built column by column.
+
+    Much cheaper than a 2-D block take; numpy columns are gathered into pooled memory.
+    """
     if not frame.columns.is_unique:
         return frame.iloc[positions]
     import pandas as pd
@@ -206,7 +260,7 @@ def take_rows(frame: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
 
 
 def append_rows(frame: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
-    """``frame`` followed by copies of its rows at ``positions``, column by column.
+    """``frame`` followed by copies of its rows at ``positions`` (valid, >= 0), column by column.
 
     A default ``RangeIndex`` stays a fresh ``RangeIndex``; any other index repeats the labels.
     """
@@ -215,13 +269,21 @@ def append_rows(frame: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
 
     if not frame.columns.is_unique:
         return pd.concat([frame, frame.iloc[positions]])
+    n = len(frame)
     cols: dict[str, Any] = {}
     for c in frame.columns:
-        if isinstance(frame[c].dtype, np.dtype):
-            values = frame[c].to_numpy()
+        s = frame[c]
+        if _poolable(s):
+            values = s.to_numpy()
+            out = pooled_empty(n + len(positions), values.dtype)
+            out[:n] = values
+            values.take(positions, out=out[n:], mode="clip")  # positions are valid: no check
+            cols[c] = out
+        elif isinstance(s.dtype, np.dtype):
+            values = s.to_numpy()
             cols[c] = np.concatenate([values, values.take(positions)])
         else:
-            arr = frame[c].array
+            arr = s.array
             cols[c] = type(arr)._concat_same_type([arr, arr.take(positions)])
     if _is_default_index(frame):
         index: pd.Index = pd.RangeIndex(len(frame) + len(positions))
@@ -240,6 +302,23 @@ def _is_default_index(frame: pd.DataFrame) -> bool:
 def _take(series: pd.Series, positions: np.ndarray) -> Any:
     import numpy as np
 
+    if _poolable(series):
+        values = series.to_numpy()
+        if values.dtype.kind in "iuf" and values.dtype.isnative:
+            return _arrow_take(values, positions)
+        return values.take(positions, out=pooled_empty(len(positions), values.dtype), mode="clip")
     if isinstance(series.dtype, np.dtype):
         return series.to_numpy().take(positions)
     return series.array.take(positions)
+
+
+def _arrow_take(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """``values.take(positions)`` for plain numbers by Arrow's gather (faster, pooled output)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if len(positions) == 0:
+        return values[:0].copy()
+    taken = pc.take(pa.array(values), pa.array(positions), boundscheck=False)
+    return np.frombuffer(taken.buffers()[1], dtype=values.dtype, count=len(taken))

@@ -13,6 +13,7 @@ from pydantic import Field, field_validator
 from mlchaos_orchestration.faults.base import DataFaultResult, register
 from mlchaos_orchestration.faults.data_common import (
     ColumnsFault,
+    contains_text,
     fail,
     is_numeric,
     is_text,
@@ -182,9 +183,26 @@ class TypeFlip(_ValueFault):
         else:  # Arrow formats a million floats ~5x faster than Python's str()
             arrow = pa.array(picked.to_numpy(), from_pandas=True)
             strings = pc.cast(arrow, pa.string()).to_numpy(zero_copy_only=False)
-        out = s.to_numpy(dtype=object, copy=True)
+        out = _boxed_except(s, rows)
         out[rows] = strings
         return pd.Series(out, index=s.index, name=s.name, dtype=object, copy=False)
+
+
+def _boxed_except(s: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """``s`` as a new object array; plain numpy numbers at ``rows`` are left ``None`` (unboxed).
+
+    Boxing every value into a Python object is type_flip's floor; the sampled values are about to
+    be overwritten, so they are not boxed at all.
+    """
+    import numpy as np
+
+    if not (isinstance(s.dtype, np.dtype) and s.dtype.kind in "biuf"):
+        return s.to_numpy(dtype=object, copy=True)
+    keep = np.ones(len(s), dtype=bool)
+    keep[rows] = False
+    out = np.empty(len(s), dtype=object)
+    np.copyto(out, s.to_numpy(), where=keep)
+    return out
 
 
 @register
@@ -205,7 +223,7 @@ class UnseenCategory(_ValueFault):
             if self.value in s.cat.categories:
                 raise fail(self, f"{self.value!r} is already a category of {s.name!r}")
             s = s.cat.add_categories([self.value])
-        elif s.eq(self.value).any():
+        elif contains_text(s, self.value):
             raise fail(self, f"{self.value!r} already occurs in {s.name!r}")
         return set_at(s, rows, self.value)
 

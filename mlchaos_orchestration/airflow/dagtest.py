@@ -1,0 +1,102 @@
+"""Run one DAG run with ``dag.test()`` and print its outcome as JSON (last stdout line).
+
+``python -m mlchaos_orchestration.airflow.dagtest DAG_ID [--conf JSON] [--logical-date DATE]``
+
+Meant to run in its own process (Airflow reads ``AIRFLOW_HOME`` and its config at import time):
+the metadata DB must be migrated (``airflow db migrate``) and ``AIRFLOW__CORE__DAGS_FOLDER`` must
+hold the DAG file. Prints ``{"dag_id", "run_id", "state", "tasks": {task_id: state},
+"xcoms": {task_id: return value}}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from typing import Any
+
+
+def run(dag_id: str, conf: dict[str, Any] | None = None, logical_date: str | None = None,
+        mark_success: str | None = None) -> dict[str, Any]:
+    """Run ``dag_id`` once in this process; return states and return values of its tasks.
+
+    Tasks whose id matches the regex ``mark_success`` are marked successful without running.
+    """
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag()
+    dag = bag.get_dag(dag_id)
+    if dag is None:
+        raise SystemExit(f"no DAG {dag_id!r}; import errors: {bag.import_errors}")
+    when = (dt.datetime.fromisoformat(logical_date).replace(tzinfo=dt.timezone.utc)
+            if logical_date else None)
+    dag_run = dag.test(run_conf=conf or {}, logical_date=when, mark_success_pattern=mark_success)
+    tis = dag_run.get_task_instances()
+    return {
+        "dag_id": dag_id,
+        "run_id": dag_run.run_id,
+        "state": str(dag_run.state),
+        "tasks": {ti.task_id: (str(ti.state) if ti.state is not None else None) for ti in tis},
+        "xcoms": _return_values(dag_id, dag_run.run_id),
+    }
+
+
+def _return_values(dag_id: str, run_id: str) -> dict[str, Any]:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    query = select(XComModel.task_id, XComModel.value).where(
+        XComModel.dag_id == dag_id, XComModel.run_id == run_id,
+        XComModel.key == "return_value")
+    with create_session() as session:
+        return {task_id: _load(value) for task_id, value in session.execute(query)}
+
+
+def _load(value: Any) -> Any:
+    if isinstance(value, (bytes, str)):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dag_id")
+    parser.add_argument("--conf", default="{}", help="run conf as JSON")
+    parser.add_argument("--logical-date", default=None, help="YYYY-MM-DD")
+    parser.add_argument("--mark-success", default=None, help="regex of task ids not to run")
+    args = parser.parse_args(argv)
+    outcome = run(args.dag_id, json.loads(args.conf), args.logical_date, args.mark_success)
+    sys.stdout.write("\n" + json.dumps(outcome, default=str) + "\n")
+    return 0
+
+
+def run_in_subprocess(dag_id: str, env: dict[str, str], conf: dict[str, Any] | None = None,
+                      logical_date: str | None = None, timeout_s: float = 300.0,
+                      mark_success: str | None = None) -> dict[str, Any]:
+    """Run :func:`run` in a fresh Python process with ``env``; the outcome plus its ``log``."""
+    import subprocess
+
+    cmd = [sys.executable, "-m", "mlchaos_orchestration.airflow.dagtest", dag_id,
+           "--conf", json.dumps(conf or {})]
+    if logical_date:
+        cmd += ["--logical-date", logical_date]
+    if mark_success:
+        cmd += ["--mark-success", mark_success]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout_s,
+                          check=False)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-40:])
+        raise RuntimeError(f"dag test of {dag_id} failed (exit {proc.returncode}):\n{tail}")
+    outcome = json.loads(lines[-1])
+    outcome["log"] = proc.stdout + proc.stderr
+    return outcome
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,61 @@
+"""Great Expectations gate operator: load a frame, validate it with :mod:`mlchaos_orchestration.gx`,
+fail the task (``GateFailed``) when the suite fails. GX and pandas are imported in ``execute``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import BaseOperator
+
+
+class GreatExpectationsGateOperator(BaseOperator):
+    """Validate data with a GX suite spec; the task fails when any expectation fails.
+
+    The frame comes from exactly one of: ``loader(context) -> DataFrame``, ``sql`` run on the
+    SQLAlchemy ``conn_url``, or a file ``path`` (parquet / csv / jsonl). ``sql``, ``conn_url`` and
+    ``path`` are templated (e.g. ``{{ ds }}``); ``sql`` may use ``:ds`` as a bind parameter.
+    """
+
+    template_fields = ("sql", "conn_url", "path")
+    ui_color = "#fbe9b7"
+    is_mlchaos_gate = True
+
+    def __init__(self, *, suite: str | Path | dict[str, Any],
+                 loader: Callable[[Any], Any] | None = None, sql: str | None = None,
+                 conn_url: str | None = None, path: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        sources = [s for s in (loader, sql, path) if s is not None]
+        if len(sources) != 1:
+            raise ValueError("give exactly one of loader, sql (with conn_url) or path")
+        if sql is not None and not conn_url:
+            raise ValueError("sql needs conn_url (a SQLAlchemy URL)")
+        self.suite = str(suite) if isinstance(suite, Path) else suite
+        self.loader, self.sql, self.conn_url, self.path = loader, sql, conn_url, path
+
+    def load(self, context: Any) -> Any:
+        """The frame to validate."""
+        if self.loader is not None:
+            return self.loader(context)
+        if self.sql is not None:
+            import pandas as pd
+            import sqlalchemy as sa
+
+            engine = sa.create_engine(str(self.conn_url))
+            try:
+                with engine.connect() as conn:
+                    return pd.read_sql(sa.text(self.sql), conn, params={"ds": context.get("ds")})
+            finally:
+                engine.dispose()
+        from mlchaos_orchestration import formats
+
+        path = Path(str(self.path))
+        return formats.read_frame(path, formats.detect_format(path))
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from mlchaos_orchestration.gx import assert_gate
+
+        result = assert_gate(self.load(context), self.suite)
+        self.log.info("gate passed: %s", result.summary())
+        return {"success": True, "evaluated": result.evaluated, "rows": result.rows}
