@@ -4,7 +4,9 @@ Builds an N-row (default 10M), 10-column frame: 6 float64, 2 int64, 1 category c
 default ``str`` dtype, or ``--category-dtype category``) and 1 binary int64 label with 30%
 positives. Each fault runs with fraction 0.1 (drift: its default 1.0) on one column. The copy
 baseline is the median of ``repeats`` deep copies before and ``repeats`` after the faults. Prints
-``fault  median_s  ratio_vs_copy``; last line ``worst ratio vs copy: <ratio> (<fault>)``.
+``fault  median_s  ratio_vs_copy``, then the floor no ``type_flip`` can beat (boxing the column
+into Python objects, ``np.asarray(col, dtype=object)``); last line
+``worst ratio vs copy: <ratio> (<fault>)``.
 
     python benchmarks/faults.py [--rows N] [--repeats 5] [--category-dtype str|category]
 """
@@ -85,12 +87,17 @@ def main(argv: list[str] | None = None) -> None:
         seconds[name] = statistics.median(
             timings(lambda f=fault: f.apply(frame, seed=7), args.repeats)
         )
+    column = frame[SPECS["type_flip"]["columns"][0]].to_numpy()
+    boxing_s = statistics.median(
+        timings(lambda: np.asarray(column, dtype=object), args.repeats)
+    )
     copy_s = statistics.median(copy_times + timings(copy, args.repeats))
     print(f"{'fault':<18}{'median_s':>10}{'ratio_vs_copy':>15}")
     print(f"{'copy(deep=True)':<18}{copy_s:>10.4f}{1.0:>15.2f}")
     ratios = {name: t / copy_s for name, t in seconds.items()}
     for name, t in seconds.items():
         print(f"{name:<18}{t:>10.4f}{ratios[name]:>15.2f}")
+    print(f"{'floor: box column':<18}{boxing_s:>10.4f}{boxing_s / copy_s:>15.2f}  (type_flip)")
     worst = max(ratios, key=ratios.__getitem__)
     print(f"worst ratio vs copy: {ratios[worst]:.2f} ({worst})")
 

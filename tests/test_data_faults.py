@@ -314,3 +314,62 @@ def test_apply_to_arrow(frame) -> None:
     assert pa.types.is_string(flipped.schema.field("i0").type) or pa.types.is_large_string(
         flipped.schema.field("i0").type
     )
+
+
+# ------------------------------------------------------------------ fast paths vs plain pandas
+@pytest.fixture
+def mixed() -> pd.DataFrame:
+    """Every column kind the fast paths special-case, with missing values and a shuffled index."""
+    rng = np.random.default_rng(3)
+    words = np.array(["a", "bb", None, "dddd"], dtype=object)
+    return pd.DataFrame(
+        {
+            "f": rng.normal(size=N),
+            "b": rng.random(N) < 0.5,
+            "t": pd.date_range("2024-01-01", periods=N, freq="h"),
+            "n": pd.array(rng.integers(0, 5, size=N), dtype="Int64"),
+            "s": pd.array(words[rng.integers(0, 4, size=N)], dtype="str"),
+            "c": pd.Categorical(words[rng.integers(0, 2, size=N)]),
+            "o": np.array([1, "x", 2.5, None] * (N // 4), dtype=object),
+            "label": rng.integers(0, 3, size=N),
+        },
+        index=pd.Index(rng.permutation(N) * 7),
+    )
+
+
+def test_row_faults_match_pandas_and_do_not_share_memory(mixed) -> None:
+    before = mixed.copy(deep=True)
+    dup = fault("duplicate_rows").apply(mixed, seed=2)
+    pdt.assert_frame_equal(dup.frame, pd.concat([mixed, mixed.iloc[dup.rows]]))
+    plain = mixed.reset_index(drop=True)
+    dup_plain = fault("duplicate_rows").apply(plain, seed=2).frame
+    assert isinstance(dup_plain.index, pd.RangeIndex) and len(dup_plain) == N + 100
+    gone = fault("class_removal", classes=1).apply(mixed, seed=2)
+    pdt.assert_frame_equal(gone.frame, mixed[mixed["label"] != 1])
+    for out in (dup.frame, dup_plain, gone.frame):
+        out.iloc[:, :2] = [0.5, True]  # writable, and written without touching the input
+    pdt.assert_frame_equal(mixed, before)
+
+
+def test_unseen_category_on_arrow_strings_keeps_nulls_and_dtype(mixed) -> None:
+    chunked = pa.chunked_array([pa.array(mixed["s"].iloc[:400]), pa.array(mixed["s"].iloc[400:])])
+    for column in (mixed["s"], pd.Series(pd.array(chunked, dtype="str"), index=mixed.index)):
+        data = mixed.assign(s=column)
+        result = fault("unseen_category", columns=["s"], fraction=0.5).apply(data, seed=2)
+        expected = data["s"].copy()
+        expected.iloc[result.rows] = "__unseen__"
+        pdt.assert_series_equal(result.frame["s"], expected)
+        assert data["s"].iloc[result.rows].notna().all()
+        assert len(result.rows) < N // 2  # the sampled missing cells were left alone
+
+
+def test_type_flip_keeps_other_values_as_python_objects(mixed) -> None:
+    spec = {"fault": "type_flip", "columns": ["f", "b", "t", "n"], "fraction": 0.3}
+    result = build_fault(spec).apply(mixed, seed=2)
+    untouched = np.setdiff1d(np.arange(N), result.rows)
+    for c in spec["columns"]:
+        got, ref = result.frame[c].to_numpy(), mixed[c].to_numpy(dtype=object)
+        assert got.dtype == object
+        pairs = zip(got[untouched], ref[untouched], strict=True)
+        assert all(type(x) is type(y) and x == y for x, y in pairs)
+        assert all(isinstance(x, str) for x in got[result.rows])
