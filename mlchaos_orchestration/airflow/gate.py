@@ -24,8 +24,12 @@ class GreatExpectationsGateOperator(BaseOperator):
 
     def __init__(self, *, suite: str | Path | dict[str, Any],
                  loader: Callable[[Any], Any] | None = None, sql: str | None = None,
-                 conn_url: str | None = None, path: str | None = None, **kwargs: Any) -> None:
+                 conn_url: str | None = None, path: str | None = None,
+                 profile_hints: dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        #: key / label / timestamp_column of the data: a clean control run records a profile
+        #: of what passed the gate, which the mutation report takes its suggested bounds from
+        self.profile_hints = dict(profile_hints or {})
         sources = [s for s in (loader, sql, path) if s is not None]
         if len(sources) != 1:
             raise ValueError("give exactly one of loader, sql (with conn_url) or path")
@@ -56,6 +60,21 @@ class GreatExpectationsGateOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from mlchaos_orchestration.gx import assert_gate
 
-        result = assert_gate(self.load(context), self.suite)
+        frame = self.load(context)
+        result = assert_gate(frame, self.suite)
         self.log.info("gate passed: %s", result.summary())
+        self._record_profile(context, frame)
         return {"success": True, "evaluated": result.evaluated, "rows": result.rows}
+
+    def _record_profile(self, context: Any, frame: Any) -> None:
+        """On a clean control chaos run, record a profile of the data that passed."""
+        from mlchaos_orchestration.airflow.context import chaos_run, run_date
+        from mlchaos_orchestration.ledger import Ledger
+        from mlchaos_orchestration.mutation import profile_frame
+
+        run = chaos_run(context)
+        if run is None or not run.experiment.control:
+            return
+        hints = {**self.profile_hints, "ds": run_date(context)}
+        Ledger().record(run.run_id, "data_profile", source=self.task_id,
+                        profile=profile_frame(frame, **hints))

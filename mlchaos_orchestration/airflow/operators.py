@@ -13,9 +13,7 @@ from typing import Any, ClassVar
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from mlchaos_orchestration.airflow.context import chaos_run, run_date
-from mlchaos_orchestration.airflow.report import FAIL_ON
-from mlchaos_orchestration.airflow.runtime import CONF_KEY, default_experiment
+from mlchaos_orchestration.airflow.runtime import CONF_KEY, FAIL_ON, default_experiment
 
 __all__ = ["FAIL_ON", "ChaosInjectOperator", "ConnectorFailureOperator", "DataFaultOperator",
            "RestoreOperator", "StalePartitionReplayOperator", "UpstreamOutageOperator",
@@ -66,13 +64,14 @@ class ChaosInjectOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         from mlchaos_orchestration import control
+        from mlchaos_orchestration.airflow.context import chaos_run, run_date
 
         run = chaos_run(context, self.mlchaos_defaults)
         if run is None:
             self.log.info("mlchaos: dormant (no %r in dag_run.conf): touching nothing", CONF_KEY)
             return {"dormant": True}
         run_id = control.begin_run(run.experiment, run_key=run.run_key, orchestrator="airflow",
-                                   pipeline=run.pipeline)
+                                   pipeline=run.pipeline, suite_id=run.suite_id)
         ds = run_date(context)
         applied: list[Any] = []
         for entry in (e for e in run.experiment.faults if self.wanted(e)):
@@ -189,6 +188,8 @@ class VerdictOperator(BaseOperator):
 
 
 def _active_run(context: Any, defaults: dict[str, Any]) -> Any:
+    from mlchaos_orchestration.airflow.context import chaos_run
+
     run = chaos_run(context, defaults or None)
     if run is None:
         raise AirflowSkipException("mlchaos: dormant run, nothing to do")

@@ -45,7 +45,7 @@ def experiment_params() -> dict[str, Any]:
         "columns": Param(["amount"], type="array", items={"type": "string", "minLength": 1},
                          title="Columns", description="Columns a data fault changes."),
         "mode": Param("missing", type="string", enum=OUTAGE_MODES, title="Outage mode"),
-        "target": Param("", type="string", title="Where the fault acts",
+        "target": Param(None, type=["null", "string"], title="Where the fault acts",
                         description="Path, s3:// URI or SQLAlchemy URL; empty: the example "
                                     "pipeline's raw events / features database."),
         "seed": Param(0, type="integer", minimum=0, maximum=2**32 - 1, title="Seed"),

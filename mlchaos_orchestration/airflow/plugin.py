@@ -1,14 +1,18 @@
-"""Airflow plugin entry point: registers the mlchaos listener (see :mod:`.listener`)."""
+"""Airflow plugin entry point: the mlchaos listener and the Resilience view."""
 
 from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
 from mlchaos_orchestration.airflow import listener
+from mlchaos_orchestration.airflow_ui import resilience_app, resilience_view
 
 
 class MlchaosPlugin(AirflowPlugin):
-    """Adds the listener that records gate/consumer events and installs connector hooks."""
+    """Adds the listener that records gate/consumer events and installs connector hooks, and the
+    "Resilience" view (a FastAPI app behind Airflow's auth, under Browse)."""
 
     name = "mlchaos"
     listeners = [listener]
+    fastapi_apps = [resilience_app()]
+    external_views = [resilience_view()]

@@ -9,10 +9,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from mlchaos_orchestration.airflow.runtime import FAIL_ON
 from mlchaos_orchestration.errors import MlchaosError
 
-#: verdicts that make a verdict task fail
-FAIL_ON = ("silent", "unalerted", "false_alarm", "error")
+__all__ = ["FAIL_ON", "BadVerdict", "checked_verdict", "collect_verdicts", "matrix",
+           "verdict_of", "write_verdicts"]
 
 
 class BadVerdict(MlchaosError):

@@ -22,6 +22,8 @@ from mlchaos_orchestration.errors import SpecError
 if TYPE_CHECKING:  # pragma: no cover
     from mlchaos_orchestration.experiment import Experiment
 
+#: verdicts that make a verdict task fail (red in the UI) unless configured otherwise
+FAIL_ON = ("silent", "unalerted", "false_alarm", "error")
 CONF_KEY = "mlchaos"
 FILE_ENV = "MLCHAOS_EXPERIMENTS_FILE"
 CHAOS_GROUP = "mlchaos"
@@ -38,6 +40,7 @@ class ChaosRun:
     consumer: str | None
     dry_run: bool = False
     pipeline: str = ""
+    suite_id: str | None = None
 
     @property
     def seed(self) -> int:
@@ -94,7 +97,8 @@ def resolve(conf: Any, run_key: str, defaults: dict[str, Any] | None = None,
     return ChaosRun(
         experiment=exp, run_key=run_key, run_id=run_id_for(run_key, exp.name),
         gate=exp.gate or defaults.get("gate"), consumer=exp.consumer or defaults.get("consumer"),
-        dry_run=bool(request.get("dry_run", False)), pipeline=pipeline)
+        dry_run=bool(request.get("dry_run", False)), pipeline=pipeline,
+        suite_id=str(request["suite_id"]) if request.get("suite_id") else None)
 
 
 def default_experiment(name: str, fault: str, params: dict[str, Any], *, gate: str | None,

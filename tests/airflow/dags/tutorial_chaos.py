@@ -1,0 +1,21 @@
+"""Airflow's own ``tutorial_taskflow_api`` example, unmodified, plus a copy carrying add_chaos.
+
+The plain DAG keeps its id; the chaos copy is built by calling the same ``@dag`` function again
+and renamed ``tutorial_taskflow_api_chaos`` before ``add_chaos`` adds the mlchaos group.
+"""
+
+from __future__ import annotations
+
+import os
+
+from airflow.example_dags.tutorial_taskflow_api import tutorial_taskflow_api as build
+
+from mlchaos_orchestration.airflow import add_chaos
+
+plain = build()
+chaos = build()
+chaos.dag_id = "tutorial_taskflow_api_chaos"
+# data faults act on a file standing in for the orders feed (the DAG itself reads none)
+add_chaos(chaos, before="extract", gate="transform", consumer="load",
+          fault="nulls", columns=["amount"], fraction=0.5,
+          target=os.environ.get("MLCHAOS_TUTORIAL_FEED", "/nonexistent/orders.csv"))
