@@ -216,7 +216,7 @@ def _stale_replay(fault: dict[str, Any], profile: Profile) -> Suggestion | None:
     ds = fault.get("ds") or profile.get("ds")
     column = (fault.get("timestamp_column") or (fault.get("timestamp_columns") or [None])[0]
               or profile.get("timestamp_column"))
-    if ds and column:
+    if ds and column and not fault.get("shift_timestamps"):
         return _suggest("ExpectColumnValuesToBeBetween", "rows belong to another day",
                         column=column, min_value=f"{ds} 00:00:00",
                         max_value=f"{ds} 23:59:59.999999")

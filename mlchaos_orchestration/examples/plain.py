@@ -10,9 +10,14 @@ from mlchaos_orchestration.examples.config import ExampleConfig
 from mlchaos_orchestration.pipeline import Pipeline, Step
 
 
-def build_pipeline(config: ExampleConfig | None = None) -> Pipeline:
-    """events -> features -> features table -> GX gate -> train -> register."""
+def build_pipeline(config: ExampleConfig | None = None, *, suite: Any = None) -> Pipeline:
+    """events -> features -> features table -> GX gate -> train -> register.
+
+    ``suite`` replaces the example gate suite (a path or a SuiteSpec), e.g. to check that an
+    expectation suggested by the mutation report kills its mutant.
+    """
     cfg = config or ExampleConfig.from_env()
+    gate_suite = suite if suite is not None else GATE_SUITE_PATH
 
     def ingest() -> Any:
         from mlchaos_orchestration.examples.pipeline import ingest as read
@@ -33,7 +38,7 @@ def build_pipeline(config: ExampleConfig | None = None) -> Pipeline:
     def validate_features(store_features: Any) -> Any:
         from mlchaos_orchestration.gx import assert_gate
 
-        assert_gate(store_features, GATE_SUITE_PATH)
+        assert_gate(store_features, gate_suite)
         return store_features
 
     def train_model(validate_features: Any) -> Any:
