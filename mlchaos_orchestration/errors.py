@@ -18,8 +18,9 @@ class SpecError(MlchaosError):
     """An experiment spec / params payload is invalid; carries every problem with its path."""
 
     def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("; ".join(problems) if problems else "invalid spec")
+        # one line each, whatever the user's keys or values contain
+        self.problems = [one_line(p) for p in problems]
+        super().__init__("; ".join(self.problems) if self.problems else "invalid spec")
 
 
 class UnknownFaultError(MlchaosError):
@@ -52,3 +53,9 @@ def did_you_mean(name: str, known: Iterable[str]) -> str | None:
     """Closest known name to ``name``, if any is close enough."""
     matches = difflib.get_close_matches(str(name), list(known), n=1, cutoff=0.6)
     return matches[0] if matches else None
+
+
+def one_line(text: str, limit: int = 500) -> str:
+    """``text`` on one line: control characters escaped, long text cut."""
+    line = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(text))
+    return line if len(line) <= limit else line[: limit - 3] + "..."

@@ -132,11 +132,14 @@ def _read(source: str | Path | dict[str, Any]) -> Any:
     text: str
     if isinstance(source, Path) or (isinstance(source, str) and not _looks_like_yaml(source)):
         path = Path(source)
-        if not path.is_file():
-            raise SpecError([f"{path}: no such file"])
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise SpecError([f"{path}: larger than {MAX_FILE_BYTES} bytes"])
-        text = path.read_text(encoding="utf-8", errors="replace")
+        try:
+            if not path.is_file():
+                raise SpecError([f"{path}: no such file"])
+            if path.stat().st_size > MAX_FILE_BYTES:
+                raise SpecError([f"{path}: larger than {MAX_FILE_BYTES} bytes"])
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except (OSError, ValueError) as exc:
+            raise SpecError([f"{str(path)[:200]}: cannot read: {type(exc).__name__}"]) from None
     else:
         text = str(source)
     try:
@@ -212,7 +215,11 @@ def _parse_experiment(raw: Any, defaults: dict[str, Any], path: str,
                  or not isinstance(v, dict)})
     safety = data.get("safety")
     if isinstance(safety, dict) and isinstance(safety.get("allowed_targets"), list):
-        data["safety"] = {**safety, "allowed_targets": _expand(safety["allowed_targets"])}
+        try:
+            data["safety"] = {**safety, "allowed_targets": _expand(safety["allowed_targets"])}
+        except RecursionError:
+            problems.append(f"{path}.safety.allowed_targets: nested too deeply")
+            return None
     faults_raw = data.pop("faults", [])
     entries: list[FaultEntry] = []
     ok = True
@@ -246,14 +253,19 @@ def _parse_fault(raw: Any, path: str, problems: list[str]) -> FaultEntry | None:
         problems.append(f"{path}: field name {odd[0]!r} is not a string (YAML reads unquoted "
                         "on/off/yes/no as booleans: quote the key, e.g. \"on\")")
         return None
-    params = {k: _expand(v) if k in _EXPANDED and not _is_sql_location(raw, k) else v
-              for k, v in raw.items()}
-    name = params.pop("fault", None)
+    name = raw.get("fault")
+    if not isinstance(name, str):
+        problems.append(f"{path}.fault: required, a fault name (one of {', '.join(registry())})")
+        return None
+    try:
+        params = {k: _expand(v) if k in _EXPANDED and not _is_sql_location(raw, k) else v
+                  for k, v in raw.items()}
+    except RecursionError:
+        problems.append(f"{path}: nested too deeply")
+        return None
+    params.pop("fault", None)
     at = params.pop("at", None)
     stored_target = params.pop("target", None) if name in _DATA_FAULT_NAMES() else None
-    if not isinstance(name, str):
-        problems.append(f"{path}.fault: required (one of {', '.join(registry())})")
-        return None
     try:
         cls = get_fault_class(name)
     except UnknownFaultError as exc:

@@ -83,8 +83,7 @@ def run_experiment(pipeline: Pipeline, exp: Experiment, *, ledger: Ledger | None
         for fault in env_faults:
             applied.append(apply_fault(ledger, fault, ctx, run_id=run_id,  # type: ignore[arg-type]
                                        safety=exp.safety, settings=settings))
-        specs = [a.lease.hook for a in applied if a.lease.hook]
-        with _hooks(specs):
+        with _hooks(ledger, run_id, any(a.lease.hook for a in applied)):
             outputs = _run_steps(pipeline, exp, ledger, run_id, on_event)
     except Exception as exc:  # noqa: BLE001 - recorded as the run's error
         if not any(e.kind == "error" for e in ledger.events(run_id)):
@@ -99,14 +98,15 @@ def run_experiment(pipeline: Pipeline, exp: Experiment, *, ledger: Ledger | None
     return RunResult(run_id, exp.name, verdict, outputs=outputs)
 
 
-def _hooks(specs: list[dict[str, Any]]) -> Any:
+def _hooks(ledger: Ledger, run_id: str, wanted: bool) -> Any:
+    """The run's fault hooks, removed as soon as their lease ends (e.g. aborted elsewhere)."""
     from contextlib import nullcontext
 
-    if not specs:
+    if not wanted:
         return nullcontext()
-    from mlchaos_orchestration import hooks
+    from mlchaos_orchestration.hooks.ledger_sync import LedgerHooks
 
-    return hooks.installed(specs)
+    return LedgerHooks(ledger, run_id=run_id)
 
 
 def _run_steps(pipeline: Pipeline, exp: Experiment, ledger: Ledger, run_id: str,

@@ -439,7 +439,7 @@ def test_rendered_stack_wires_mlchaos_to_the_staging_services(rendered):
     assert "../dags:/opt/airflow/dags:ro" in rendered["services"]["airflow-scheduler"]["volumes"]
 
 
-def test_staging_allowlist_admits_pipeline_data_and_refuses_the_ledger(rendered):
+def test_staging_allowlist_admits_pipeline_data_and_refuses_the_ledger(rendered, monkeypatch):
     from mlchaos_orchestration.config import get_settings
     from mlchaos_orchestration.errors import SafetyError
     from mlchaos_orchestration.safety import check_targets
@@ -447,11 +447,15 @@ def test_staging_allowlist_admits_pipeline_data_and_refuses_the_ledger(rendered)
 
     env = rendered["services"]["airflow-scheduler"]["environment"]
     allowlist = list(get_settings(env).allowed_targets)
+    # SQL targets reference their URL (it holds a password) through the environment
+    for key in ("MLCHAOS_FEATURES_URL", "MLCHAOS_LEDGER_URL",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
+        monkeypatch.setenv(key, env[key])
     check_targets([Target.parse(env["MLCHAOS_RAW_ROOT"] + "/ds=2026-11-20/"),
-                   Target.parse({"url": env["MLCHAOS_FEATURES_URL"], "table": "features"})],
+                   Target.parse({"url": "${MLCHAOS_FEATURES_URL}", "table": "features"})],
                   allowlist)
-    for outside in ({"url": env["MLCHAOS_LEDGER_URL"], "table": "runs"},
-                    {"url": env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], "table": "dag_run"},
+    for outside in ({"url": "${MLCHAOS_LEDGER_URL}", "table": "runs"},
+                    {"url": "${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN}", "table": "dag_run"},
                     "s3://raw-events/backups/x"):
         with pytest.raises(SafetyError):
             check_targets([Target.parse(outside)], allowlist)

@@ -69,8 +69,8 @@ def _record_error(run_id: str, task_id: str, stage: str, exc: Exception) -> None
 
 
 def _started(run: Any, ti: Any, task: Any) -> None:
-    from mlchaos_orchestration import hooks
     from mlchaos_orchestration.control import record
+    from mlchaos_orchestration.hooks.ledger_sync import LedgerHooks
     from mlchaos_orchestration.ledger import Ledger
     from mlchaos_orchestration.session import recover
 
@@ -79,20 +79,19 @@ def _started(run: Any, ti: Any, task: Any) -> None:
     recover(ledger)
     if task_id == run.consumer:
         record(run.run_id, "consumer_started", source=task_id, ledger=ledger)
-    specs = [lease.hook for lease in ledger.live_leases(run_id=run.run_id)
-             if lease.state == "active" and lease.hook and lease.scope in (None, task_id)]
-    if specs:
-        handles = [hooks.install(spec) for spec in specs]
+    watch = LedgerHooks(ledger, run_id=run.run_id, scope=task_id)
+    if watch.active_specs():
+        watch.start()  # removes each hook as soon as its lease ends (restore, abort, expiry)
         with _LOCK:
-            _HANDLES.setdefault(_key(ti), []).extend(handles)
-        log.info("mlchaos: %d fault hook(s) active in task %s", len(handles), task_id)
+            _HANDLES.setdefault(_key(ti), []).append(watch)
+        log.info("mlchaos: %d fault hook(s) active in task %s", len(watch.handles), task_id)
 
 
 def _remove_hooks(ti: Any) -> None:
     with _LOCK:
-        handles = _HANDLES.pop(_key(ti), [])
-    for handle in reversed(handles):
-        handle.remove()
+        watches = _HANDLES.pop(_key(ti), [])
+    for watch in reversed(watches):
+        watch.close()
 
 
 def _ended(kind_ok: bool, error: Any = None) -> Any:

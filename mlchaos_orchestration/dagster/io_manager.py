@@ -98,12 +98,10 @@ class ChaosIOManager(dg.IOManager):
 
 @contextmanager
 def _installed_for(run_id: str) -> Iterator[None]:
-    from mlchaos_orchestration import hooks
+    from mlchaos_orchestration.hooks.ledger_sync import LedgerHooks
     from mlchaos_orchestration.ledger import Ledger
 
-    specs = [lease.hook for lease in Ledger().live_leases(run_id=run_id)
-             if lease.state == "active" and lease.hook]
-    with hooks.installed(specs):
+    with LedgerHooks(Ledger(), run_id=run_id):  # follows the lease: abort removes the hook
         yield
 
 
