@@ -15,7 +15,9 @@ demo: venv
 	$(VENV)/bin/mlchaos demo
 
 # pytest exits 5 when no test ran: that is a failure here too, with a clear message.
-test: venv
+# the browser e2e test needs Debian's chromium: installed here when missing (idempotent)
+test:
+	@scripts/bootstrap.sh --with-browser
 	@$(PY) -m pytest $(PYTEST_ARGS) $(TESTS); rc=$$?; \
 	if [[ $$rc -eq 5 ]]; then echo "make test: FAILED, no tests ran" >&2; fi; exit $$rc
 

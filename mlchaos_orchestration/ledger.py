@@ -97,6 +97,7 @@ mutex = sa.Table(
 )
 
 LIVE_STATES = ("backing_up", "active", "restoring")
+_LOCK_KEY = 0x6D6C6368616F73  # "mlchaos": the advisory lock that serialises migrations
 
 
 def _v1(conn: Connection) -> None:
@@ -213,24 +214,34 @@ class Ledger:
         return engine
 
     def migrate(self) -> int:
-        """Apply pending migrations; return the schema version."""
-        with self.engine.begin() as conn:
-            schema_table.create(conn, checkfirst=True)
-            done = {row[0] for row in conn.execute(sa.select(schema_table.c.version))}
-        for version, fn in MIGRATIONS:
-            if version in done:
-                continue
-            try:
-                with self.engine.begin() as conn:
-                    fn(conn)
-                    conn.execute(sa.insert(schema_table).values(version=version,
-                                                                applied_at=time.time()))
-            except sa.exc.IntegrityError:
-                pass  # another process migrated concurrently
-            except sa.exc.OperationalError as exc:
-                if "already exists" not in str(exc):
-                    raise
+        """Apply pending migrations; return the schema version.
+
+        Safe when many processes start at once: on PostgreSQL the whole migration runs under a
+        transaction-level advisory lock; elsewhere a concurrent "already exists" is tolerated.
+        """
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.begin() as conn:
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+                self._apply_pending(conn)
+            return max(v for v, _ in MIGRATIONS)
+        try:
+            with self.engine.begin() as conn:
+                self._apply_pending(conn)
+        except (sa.exc.IntegrityError, sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
+            if "already exists" not in str(exc) and "UNIQUE" not in str(exc):
+                raise
+            with self.engine.begin() as conn:  # another process won the race: re-check
+                self._apply_pending(conn)
         return max(v for v, _ in MIGRATIONS)
+
+    def _apply_pending(self, conn: Connection) -> None:
+        schema_table.create(conn, checkfirst=True)
+        done = {row[0] for row in conn.execute(sa.select(schema_table.c.version))}
+        for version, fn in MIGRATIONS:
+            if version not in done:
+                fn(conn)
+                conn.execute(sa.insert(schema_table).values(version=version,
+                                                            applied_at=time.time()))
 
     def schema_version(self) -> int:
         with self.engine.connect() as conn:

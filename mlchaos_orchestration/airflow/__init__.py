@@ -6,8 +6,7 @@ pandas, Great Expectations nor Dagster; each name is imported on first use.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from mlchaos_orchestration.lazy import lazy_exports
 
 _EXPORTS = {
     "add_chaos": "group",
@@ -28,14 +27,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -16,8 +16,7 @@ Usage::
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from mlchaos_orchestration.lazy import lazy_exports
 
 _EXPORTS = {
     "TAG_EXPERIMENT": ".request",
@@ -40,8 +39,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(module, __name__), name)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

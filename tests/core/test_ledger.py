@@ -69,3 +69,16 @@ def test_hooks_of_active_unexpired_leases_only(ledger: Ledger) -> None:
     ledger.set_lease_state(lease.id, "active")
     assert ledger.active_hooks() == [(lease.id, {"kind": "sql_failure"})]
     assert ledger.active_hooks(now=lease.expires_at + 1) == []
+
+
+def test_many_processes_migrating_a_fresh_postgres_ledger_at_once(pg_url: str) -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from mlchaos_orchestration.ledger import Ledger;"
+            "print(Ledger(sys.argv[1]).schema_version())")
+    procs = [subprocess.Popen([sys.executable, "-c", code, pg_url], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(8)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 8, [o[1][-300:] for o in outs]
+    assert {o[0].strip() for o in outs} == {str(max(v for v, _ in MIGRATIONS))}
