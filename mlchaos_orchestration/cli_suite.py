@@ -57,7 +57,8 @@ def _print_scorecard(result: Any) -> None:
     typer.echo(f"resilience score: {journal['resilience_score']}  "
                f"gate mutation score: {mut['killed']}/{mut['mutants']}")
     for s in mut["survivors"][:10]:
-        typer.echo(f"  survived: {s['experiment']}: {s['what']} -> add {s['expectation']}")
+        why = f"  ({s['why']})" if s.get("why") else ""
+        typer.echo(f"  survived: {s['experiment']}: {s['what']} -> add {s['expectation']}{why}")
     typer.echo(f"report: {result.report_dir}  ({result.duration_s:.0f} s)")
 
 

@@ -226,7 +226,8 @@ def _survivors(mut: dict[str, Any]) -> str:
     items = "".join(
         f"<li>{escape(', '.join(s.get('orchestrators', [])))} / {escape(s['experiment'])}: "
         f"{escape(s['what'])} "
-        f"was not caught: add <code>{escape(s['expectation'] or 'a check for it')}</code></li>"
+        f"was not caught: add <code>{escape(s['expectation'] or 'a check for it')}</code>"
+        f"{' (' + escape(s['why']) + ')' if s.get('why') else ''}</li>"
         for s in mut["survivors"])
     return f"<ul>{items}</ul>"
 

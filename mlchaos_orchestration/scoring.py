@@ -54,6 +54,7 @@ def mutation_report(rows: list[dict[str, Any]],
                 "fault": fault.get("fault"), "what": describe_fault(fault),
                 "expectation": render(suggestion) if suggestion else None,
                 "expectation_spec": suggestion, "orchestrators": [],
+                "why": ((suggestion or {}).get("meta") or {}).get("why", ""),
             })
             entry["orchestrators"].append(str(row.get("orchestrator")))
     return {"mutants": len(mutants), "killed": len(killed),
