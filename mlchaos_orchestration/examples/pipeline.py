@@ -40,6 +40,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 LABEL = "is_fraud"
+WRITE_BATCH_ROWS = 250
 CATEGORICAL = ["country", "device"]
 NUMERIC = ["amount_log", "age", "account_age_days", "n_tx_24h", "is_night"]
 FEATURE_COLUMNS = [
@@ -147,8 +148,9 @@ def write_features(df: pd.DataFrame, engine_or_url: Engine | str, table: str = "
             if sa.inspect(conn).has_table(table):
                 conn.execute(sa.text(f"DELETE FROM {_quote(engine, table)} WHERE ds = :ds"),
                              {"ds": ds})
+            # batched inserts, as feature writers do: a flaky connector gets many chances
             df.assign(ds=ds).to_sql(table, conn, if_exists="append", index=False,
-                                    chunksize=10_000)
+                                    chunksize=WRITE_BATCH_ROWS)
     finally:
         if owned:
             engine.dispose()

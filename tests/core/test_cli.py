@@ -81,15 +81,20 @@ experiments:
     assert tree_digest(data_dir) == before
 
 
-def test_dry_run_reports_and_touches_nothing(tmp_path: Path, data_dir: Path) -> None:
-    before = tree_digest(data_dir)
-    spec = write(tmp_path, f"""
+def allowed_outage(tmp_path: Path, data_dir: Path) -> Path:
+    """An experiments file emptying one allowlisted partition of ``data_dir``."""
+    return write(tmp_path, f"""
 pipeline: mlchaos_orchestration.examples.plain:build_pipeline
 defaults: {{safety: {{allowed_targets: ["{data_dir}"]}}}}
 experiments:
   - name: outage
     faults: [{{fault: upstream_outage, target: "{data_dir}/ds=2026-01-01", mode: empty}}]
 """)
+
+
+def test_dry_run_reports_and_touches_nothing(tmp_path: Path, data_dir: Path) -> None:
+    before = tree_digest(data_dir)
+    spec = allowed_outage(tmp_path, data_dir)
     out = run(["run", str(spec), "--dry-run"], env={"MLCHAOS_HOME": str(tmp_path / "home")})
     assert out.returncode == 0, out.stderr
     assert "would touch" in out.stdout and "ds=2026-01-01" in out.stdout
@@ -97,16 +102,12 @@ experiments:
 
 
 def test_production_environment_is_refused(tmp_path: Path, data_dir: Path) -> None:
-    spec = write(tmp_path, f"""
-pipeline: mlchaos_orchestration.examples.plain:build_pipeline
-defaults: {{safety: {{allowed_targets: ["{data_dir}"]}}}}
-experiments:
-  - name: outage
-    faults: [{{fault: upstream_outage, target: "{data_dir}/ds=2026-01-01", mode: empty}}]
-""")
+    before = tree_digest(data_dir)
+    spec = allowed_outage(tmp_path, data_dir)
     out = run(["run", str(spec)], env={"MLCHAOS_HOME": str(tmp_path / "home"),
                                        "MLCHAOS_ENVIRONMENT": "production"})
     assert out.returncode == 1 and "production" in out.stderr
+    assert tree_digest(data_dir) == before
 
 
 def test_status_abort_restore_on_empty_ledger(tmp_path: Path) -> None:
