@@ -224,14 +224,17 @@ class Ledger:
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
                 self._apply_pending(conn)
             return max(v for v, _ in MIGRATIONS)
-        try:
-            with self.engine.begin() as conn:
-                self._apply_pending(conn)
-        except (sa.exc.IntegrityError, sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
-            if "already exists" not in str(exc) and "UNIQUE" not in str(exc):
-                raise
-            with self.engine.begin() as conn:  # another process won the race: re-check
-                self._apply_pending(conn)
+        for attempt in range(20):
+            try:
+                with self.engine.begin() as conn:
+                    self._apply_pending(conn)
+                break
+            except (sa.exc.IntegrityError, sa.exc.OperationalError,
+                    sa.exc.ProgrammingError) as exc:
+                racing = "already exists" in str(exc) or "UNIQUE" in str(exc)
+                if not racing or attempt == 19:
+                    raise
+                time.sleep(0.05 * (attempt + 1))  # another process is migrating: re-check
         return max(v for v, _ in MIGRATIONS)
 
     def _apply_pending(self, conn: Connection) -> None:

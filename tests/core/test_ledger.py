@@ -82,3 +82,18 @@ def test_many_processes_migrating_a_fresh_postgres_ledger_at_once(pg_url: str) -
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0] * 8, [o[1][-300:] for o in outs]
     assert {o[0].strip() for o in outs} == {str(max(v for v, _ in MIGRATIONS))}
+
+
+def test_many_processes_migrating_a_fresh_sqlite_ledger_at_once(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    code = ("import sys; from mlchaos_orchestration.ledger import Ledger;"
+            "print(Ledger(sys.argv[1]).schema_version())")
+    for _ in range(3):
+        (tmp_path / "race.db").unlink(missing_ok=True)
+        procs = [subprocess.Popen([sys.executable, "-c", code, url], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(8)]
+        outs = [p.communicate(timeout=120) for p in procs]
+        assert [p.returncode for p in procs] == [0] * 8, [o[1][-300:] for o in outs]
