@@ -41,14 +41,6 @@ class RunResult:
         return str(self.verdict.get("verdict"))
 
 
-def derive_seed(experiment_seed: int, run_key: str) -> int:
-    """Deterministic per-run seed from the experiment seed and a run key (e.g. Airflow run id)."""
-    import hashlib
-
-    digest = hashlib.sha256(f"{experiment_seed}:{run_key}".encode()).digest()
-    return int.from_bytes(digest[:4], "big")
-
-
 def run_experiment(pipeline: Pipeline, exp: Experiment, *, ledger: Ledger | None = None,
                    settings: Settings | None = None, ds: str | None = None,
                    dry_run: bool = False, suite_id: str | None = None,
