@@ -21,11 +21,14 @@ test:
 	@$(PY) -m pytest $(PYTEST_ARGS) $(TESTS); rc=$$?; \
 	if [[ $$rc -eq 5 ]]; then echo "make test: FAILED, no tests ran" >&2; fi; exit $$rc
 
+# ruff (incl. banned module-level imports), the formatter's check, mypy on the engine
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 torture: venv
-	$(PY) -m mlchaos_orchestration.torture --trials $(N)
+	$(PY) -m mlchaos_orchestration.testing.torture --trials $(N)
 
 clean:
 	rm -rf reports .mlchaos .pytest_cache .ruff_cache build dist *.egg-info

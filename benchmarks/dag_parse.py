@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DAG_FILE = REPO / "dags" / "feature_pipeline.py"
+EXAMPLES = REPO / "mlchaos_orchestration" / "examples"
+DAG_FILE = EXAMPLES / "dag.py"
 
 
 def variants(folder: Path) -> dict[str, Path]:
@@ -31,15 +32,17 @@ def variants(folder: Path) -> dict[str, Path]:
     cut = source.index("\nadd_chaos(dag")
     plain = source[:cut] + "\n"
     if "add_chaos" not in plain.replace("import MlchaosWebhookNotifier, add_chaos", ""):
-        plain = plain.replace("import MlchaosWebhookNotifier, add_chaos",
-                              "import MlchaosWebhookNotifier")
-    out = {"with chaos": folder / "with_chaos" / "feature_pipeline.py",
-           "without chaos": folder / "without_chaos" / "feature_pipeline.py"}
+        plain = plain.replace(
+            "import MlchaosWebhookNotifier, add_chaos", "import MlchaosWebhookNotifier"
+        )
+    out = {
+        "with chaos": folder / "with_chaos" / "feature_pipeline.py",
+        "without chaos": folder / "without_chaos" / "feature_pipeline.py",
+    }
     for name, path in out.items():
         path.parent.mkdir(parents=True)
         path.write_text(source if name == "with chaos" else plain)
-        (path.parent / "experiments.yaml").write_text(
-            (REPO / "dags" / "experiments.yaml").read_text())
+        (path.parent / "experiments.yaml").write_text((EXAMPLES / "experiments.yaml").read_text())
     return out
 
 
@@ -93,14 +96,18 @@ def main(argv: list[str] | None = None) -> int:
     medians = {name: statistics.median(values) * 1000 for name, values in times.items()}
     print(f"{'variant':<15} {'median ms':>10} {'min ms':>8} {'max ms':>8}  (runs={args.runs})")
     for name, values in times.items():
-        print(f"{name:<15} {medians[name]:>10.1f} {min(values) * 1000:>8.1f} "
-              f"{max(values) * 1000:>8.1f}")
+        print(
+            f"{name:<15} {medians[name]:>10.1f} {min(values) * 1000:>8.1f} "
+            f"{max(values) * 1000:>8.1f}"
+        )
     ratio = medians["with chaos"] / medians["without chaos"]
-    pairs = [(a - b) * 1000
-             for a, b in zip(times["with chaos"], times["without chaos"], strict=True)]
+    pairs = [
+        (a - b) * 1000 for a, b in zip(times["with chaos"], times["without chaos"], strict=True)
+    ]
     print(f"ratio of medians with/without: {ratio:.2f}")
-    print(f"median with - median without: "
-          f"{medians['with chaos'] - medians['without chaos']:.1f} ms")
+    print(
+        f"median with - median without: {medians['with chaos'] - medians['without chaos']:.1f} ms"
+    )
     print(f"added parse time: {statistics.median(pairs):.1f} ms")
     return 0
 

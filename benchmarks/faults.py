@@ -88,9 +88,7 @@ def main(argv: list[str] | None = None) -> None:
             timings(lambda f=fault: f.apply(frame, seed=7), args.repeats)
         )
     column = frame[SPECS["type_flip"]["columns"][0]].to_numpy()
-    boxing_s = statistics.median(
-        timings(lambda: np.asarray(column, dtype=object), args.repeats)
-    )
+    boxing_s = statistics.median(timings(lambda: np.asarray(column, dtype=object), args.repeats))
     copy_s = statistics.median(copy_times + timings(copy, args.repeats))
     print(f"{'fault':<18}{'median_s':>10}{'ratio_vs_copy':>15}")
     print(f"{'copy(deep=True)':<18}{copy_s:>10.4f}{1.0:>15.2f}")

@@ -23,7 +23,7 @@ from typing import Any
 
 def writer(url: str, run_id: str, barrier: Any, seconds: float, out: Any) -> None:
     """Append events to ``run_id`` until the deadline; report (written, errors, latencies)."""
-    from mlchaos_orchestration.ledger import Ledger
+    from mlchaos_orchestration.core.ledger import Ledger
 
     ledger = Ledger(url)
     ledger.start_run("ledger-load", run_id=run_id, orchestrator="benchmark")
@@ -44,15 +44,17 @@ def writer(url: str, run_id: str, barrier: Any, seconds: float, out: Any) -> Non
 
 def run_backend(url: str, processes: int, seconds: float) -> dict[str, Any]:
     """``processes`` writers for ``seconds`` against the ledger at ``url``; totals and losses."""
-    from mlchaos_orchestration.ledger import Ledger, events
+    from mlchaos_orchestration.core.ledger import Ledger, events
 
     ledger = Ledger(url)  # schema first, so writers race on events, not on the migration
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
     barrier = ctx.Barrier(processes)
     stamp = f"{int(time.time() * 1000) % 10**9:09d}"
-    procs = [ctx.Process(target=writer, args=(url, f"load{stamp}p{i}", barrier, seconds, out))
-             for i in range(processes)]
+    procs = [
+        ctx.Process(target=writer, args=(url, f"load{stamp}p{i}", barrier, seconds, out))
+        for i in range(processes)
+    ]
     for proc in procs:
         proc.start()
     reports = [out.get(timeout=seconds + 120) for _ in procs]
@@ -62,18 +64,22 @@ def run_backend(url: str, processes: int, seconds: float) -> dict[str, Any]:
 
     run_ids = [r[0] for r in reports]
     with ledger.engine.connect() as conn:
-        stored = conn.execute(sa.select(sa.func.count()).select_from(events).where(
-            events.c.run_id.in_(run_ids), events.c.kind == "load")).scalar_one()
+        stored = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(events)
+            .where(events.c.run_id.in_(run_ids), events.c.kind == "load")
+        ).scalar_one()
     latencies = sorted(lat for r in reports for lat in r[3])
     written = sum(r[1] for r in reports)
     return {
         "backend": sa.engine.make_url(url).get_backend_name(),
-        "written": written, "stored": int(stored), "lost": written - int(stored),
+        "written": written,
+        "stored": int(stored),
+        "lost": written - int(stored),
         "errors": sum(r[2] for r in reports),
         "events_per_s": written / seconds,
         "p50_ms": 1000 * statistics.median(latencies) if latencies else float("nan"),
-        "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))] if latencies
-        else float("nan"),
+        "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))] if latencies else float("nan"),
     }
 
 
@@ -93,11 +99,15 @@ def main(argv: list[str] | None = None) -> int:
         backends = [f"sqlite:///{folder / 'ledger.db'}", pg_url]
         print(f"{args.processes} processes x {args.seconds:g} s per backend")
         results = [run_backend(url, args.processes, args.seconds) for url in backends]
-    print(f"{'backend':<12}{'events/s':>10}{'written':>10}{'stored':>10}{'lost':>6}"
-          f"{'errors':>8}{'p50 ms':>9}{'p99 ms':>9}")
+    print(
+        f"{'backend':<12}{'events/s':>10}{'written':>10}{'stored':>10}{'lost':>6}"
+        f"{'errors':>8}{'p50 ms':>9}{'p99 ms':>9}"
+    )
     for r in results:
-        print(f"{r['backend']:<12}{r['events_per_s']:>10.0f}{r['written']:>10}{r['stored']:>10}"
-              f"{r['lost']:>6}{r['errors']:>8}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}")
+        print(
+            f"{r['backend']:<12}{r['events_per_s']:>10.0f}{r['written']:>10}{r['stored']:>10}"
+            f"{r['lost']:>6}{r['errors']:>8}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}"
+        )
     lost = sum(r["lost"] for r in results)
     print(f"lost: {lost}")
     return 0 if lost == 0 else 1

@@ -1,32 +1,38 @@
 """mlchaos-orchestration: chaos engineering for ML data pipelines (Airflow and Dagster).
 
-Importing this package is cheap: it imports no pandas, Airflow, Dagster or Great Expectations.
-Sub-modules are imported on first use.
+The stable public API is re-exported here, lazily: importing this package imports no pandas,
+Airflow, Dagster or Great Expectations; each name loads its module on first use.
+
+    from mlchaos_orchestration import parse_experiment, load_experiments, build_fault, Ledger
+
+The Airflow and Dagster APIs live in :mod:`mlchaos_orchestration.airflow` and
+:mod:`mlchaos_orchestration.dagster`.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from mlchaos_orchestration._imports import install_moved_finder, lazy_exports
 
 __version__ = "0.1.0"
 
-_LAZY = {
-    "Experiment": "mlchaos_orchestration.experiment",
-    "ExperimentFile": "mlchaos_orchestration.experiment",
-    "load_experiments": "mlchaos_orchestration.experiment",
-    "Ledger": "mlchaos_orchestration.ledger",
-    "compute_verdict": "mlchaos_orchestration.verdict",
-    "get_fault_class": "mlchaos_orchestration.faults",
-    "build_fault": "mlchaos_orchestration.faults",
-    "MlchaosError": "mlchaos_orchestration.errors",
+_EXPORTS = {
+    "Experiment": "core.experiment",
+    "ExperimentFile": "core.experiment",
+    "parse_experiment": "core.experiment",
+    "load_experiments": "core.experiment",
+    "Ledger": "core.ledger",
+    "compute_verdict": "core.verdict",
+    "build_fault": "faults",
+    "get_fault_class": "faults",
+    "registry": "faults",
+    "MlchaosError": "errors",
+    "SpecError": "errors",
+    "SafetyError": "errors",
+    "get_settings": "settings",
+    "Settings": "settings",
 }
 
-__all__ = ["__version__", *_LAZY]
+__all__ = ["__version__", *sorted(_EXPORTS)]
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'mlchaos_orchestration' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+install_moved_finder()

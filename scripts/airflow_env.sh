@@ -14,7 +14,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES=False
 mkdir -p "$AIRFLOW_HOME"
 [ -f "$AIRFLOW_HOME/airflow.db" ] || airflow db migrate >/dev/null
 python - <<'PY'
-from mlchaos_orchestration.examples.config import ExampleConfig, prepare
+from mlchaos_orchestration.examples.locations import ExampleConfig, prepare
 print("\n".join(prepare(ExampleConfig.from_env())))
 PY
 set +euo pipefail

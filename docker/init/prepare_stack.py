@@ -52,7 +52,7 @@ def ensure_bucket(client: Any, bucket: str, *, attempts: int = 30, delay_s: floa
 
 def seed_example_data(client: Any, raw_root: str) -> list[str]:
     """Write the example pipeline's seeded raw-event partitions under ``raw_root``."""
-    from mlchaos_orchestration.examples.config import ExampleConfig, prepare
+    from mlchaos_orchestration.examples.locations import ExampleConfig, prepare
 
     config = dataclasses.replace(ExampleConfig.from_env(), raw_root=raw_root)
     return prepare(config, client=client)
@@ -71,13 +71,21 @@ def write_password_file(path: Path, passwords: dict[str, str]) -> None:
 def main(env: dict[str, str] | None = None) -> int:
     """Prepare the stack from ``env`` (default ``os.environ``); 0 on success."""
     env = dict(os.environ if env is None else env)
-    missing = [key for key in ("MLCHAOS_S3_ENDPOINT_URL", "MLCHAOS_RAW_BUCKET", "MLCHAOS_RAW_ROOT",
-                               "AIRFLOW_ADMIN_PASSWORD",
-                               "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")
-               if not env.get(key)]
+    missing = [
+        key
+        for key in (
+            "MLCHAOS_S3_ENDPOINT_URL",
+            "MLCHAOS_RAW_BUCKET",
+            "MLCHAOS_RAW_ROOT",
+            "AIRFLOW_ADMIN_PASSWORD",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE",
+        )
+        if not env.get(key)
+    ]
     if missing:
-        print(f"prepare_stack: missing environment variables: {', '.join(missing)}",
-              file=sys.stderr)
+        print(
+            f"prepare_stack: missing environment variables: {', '.join(missing)}", file=sys.stderr
+        )
         return 2
     bucket = env["MLCHAOS_RAW_BUCKET"]
     client = s3_client(env["MLCHAOS_S3_ENDPOINT_URL"], env.get("AWS_DEFAULT_REGION", "us-east-1"))

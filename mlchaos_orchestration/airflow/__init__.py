@@ -6,7 +6,7 @@ pandas, Great Expectations nor Dagster; each name is imported on first use.
 
 from __future__ import annotations
 
-from mlchaos_orchestration.lazy import lazy_exports
+from mlchaos_orchestration._imports import lazy_exports
 
 _EXPORTS = {
     "add_chaos": "group",

@@ -32,5 +32,9 @@ def chaos_run(context: Any, defaults: dict[str, Any] | None = None) -> ChaosRun 
     dag = context.get("dag")
     if defaults is None:
         defaults = dag_defaults(dag)
-    return resolve(getattr(dag_run, "conf", None) or {}, str(dag_run.run_id), defaults,
-                   pipeline=str(getattr(dag_run, "dag_id", "") or ""))
+    return resolve(
+        getattr(dag_run, "conf", None) or {},
+        str(dag_run.run_id),
+        defaults,
+        pipeline=str(getattr(dag_run, "dag_id", "") or ""),
+    )

@@ -17,8 +17,12 @@ import sys
 from typing import Any
 
 
-def run(dag_id: str, conf: dict[str, Any] | None = None, logical_date: str | None = None,
-        mark_success: str | None = None) -> dict[str, Any]:
+def run(
+    dag_id: str,
+    conf: dict[str, Any] | None = None,
+    logical_date: str | None = None,
+    mark_success: str | None = None,
+) -> dict[str, Any]:
     """Run ``dag_id`` once in this process; return states and return values of its tasks.
 
     Tasks whose id matches the regex ``mark_success`` are marked successful without running.
@@ -29,8 +33,11 @@ def run(dag_id: str, conf: dict[str, Any] | None = None, logical_date: str | Non
     dag = bag.get_dag(dag_id)
     if dag is None:
         raise SystemExit(f"no DAG {dag_id!r}; import errors: {bag.import_errors}")
-    when = (dt.datetime.fromisoformat(logical_date).replace(tzinfo=dt.timezone.utc)
-            if logical_date else None)
+    when = (
+        dt.datetime.fromisoformat(logical_date).replace(tzinfo=dt.timezone.utc)
+        if logical_date
+        else None
+    )
     dag_run = dag.test(run_conf=conf or {}, logical_date=when, mark_success_pattern=mark_success)
     tis = dag_run.get_task_instances()
     return {
@@ -48,8 +55,8 @@ def _return_values(dag_id: str, run_id: str) -> dict[str, Any]:
     from sqlalchemy import select
 
     query = select(XComModel.task_id, XComModel.value).where(
-        XComModel.dag_id == dag_id, XComModel.run_id == run_id,
-        XComModel.key == "return_value")
+        XComModel.dag_id == dag_id, XComModel.run_id == run_id, XComModel.key == "return_value"
+    )
     with create_session() as session:
         return {task_id: _load(value) for task_id, value in session.execute(query)}
 
@@ -75,20 +82,32 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run_in_subprocess(dag_id: str, env: dict[str, str], conf: dict[str, Any] | None = None,
-                      logical_date: str | None = None, timeout_s: float = 300.0,
-                      mark_success: str | None = None) -> dict[str, Any]:
+def run_in_subprocess(
+    dag_id: str,
+    env: dict[str, str],
+    conf: dict[str, Any] | None = None,
+    logical_date: str | None = None,
+    timeout_s: float = 300.0,
+    mark_success: str | None = None,
+) -> dict[str, Any]:
     """Run :func:`run` in a fresh Python process with ``env``; the outcome plus its ``log``."""
     import subprocess
 
-    cmd = [sys.executable, "-m", "mlchaos_orchestration.airflow.dagtest", dag_id,
-           "--conf", json.dumps(conf or {})]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlchaos_orchestration.airflow.dagtest",
+        dag_id,
+        "--conf",
+        json.dumps(conf or {}),
+    ]
     if logical_date:
         cmd += ["--logical-date", logical_date]
     if mark_success:
         cmd += ["--mark-success", mark_success]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout_s,
-                          check=False)
+    proc = subprocess.run(
+        cmd, env=env, capture_output=True, text=True, timeout=timeout_s, check=False
+    )
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not lines:
         tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-40:])

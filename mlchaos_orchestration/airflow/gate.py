@@ -1,4 +1,5 @@
-"""Great Expectations gate operator: load a frame, validate it with :mod:`mlchaos_orchestration.gx`,
+"""Great Expectations gate operator: load a frame, validate it with
+:mod:`mlchaos_orchestration.gates.gx`,
 fail the task (``GateFailed``) when the suite fails. GX and pandas are imported in ``execute``."""
 
 from __future__ import annotations
@@ -22,10 +23,17 @@ class GreatExpectationsGateOperator(BaseOperator):
     ui_color = "#fbe9b7"
     is_mlchaos_gate = True
 
-    def __init__(self, *, suite: str | Path | dict[str, Any],
-                 loader: Callable[[Any], Any] | None = None, sql: str | None = None,
-                 conn_url: str | None = None, path: str | None = None,
-                 profile_hints: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        suite: str | Path | dict[str, Any],
+        loader: Callable[[Any], Any] | None = None,
+        sql: str | None = None,
+        conn_url: str | None = None,
+        path: str | None = None,
+        profile_hints: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         #: key / label / timestamp_column of the data: a clean control run records a profile
         #: of what passed the gate, which the mutation report takes its suggested bounds from
@@ -52,13 +60,13 @@ class GreatExpectationsGateOperator(BaseOperator):
                     return pd.read_sql(sa.text(self.sql), conn, params={"ds": context.get("ds")})
             finally:
                 engine.dispose()
-        from mlchaos_orchestration import formats
+        from mlchaos_orchestration.core import formats
 
         path = Path(str(self.path))
         return formats.read_frame(path, formats.detect_format(path))
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from mlchaos_orchestration.gx import assert_gate
+        from mlchaos_orchestration.gates.gx import assert_gate
 
         frame = self.load(context)
         result = assert_gate(frame, self.suite)
@@ -69,12 +77,13 @@ class GreatExpectationsGateOperator(BaseOperator):
     def _record_profile(self, context: Any, frame: Any) -> None:
         """On a clean control chaos run, record a profile of the data that passed."""
         from mlchaos_orchestration.airflow.context import chaos_run, run_date
-        from mlchaos_orchestration.ledger import Ledger
-        from mlchaos_orchestration.mutation import profile_frame
+        from mlchaos_orchestration.core.ledger import Ledger
+        from mlchaos_orchestration.gates.mutation import profile_frame
 
         run = chaos_run(context)
         if run is None or not run.experiment.control:
             return
         hints = {**self.profile_hints, "ds": run_date(context)}
-        Ledger().record(run.run_id, "data_profile", source=self.task_id,
-                        profile=profile_frame(frame, **hints))
+        Ledger().record(
+            run.run_id, "data_profile", source=self.task_id, profile=profile_frame(frame, **hints)
+        )

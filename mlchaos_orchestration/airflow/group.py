@@ -30,12 +30,21 @@ from mlchaos_orchestration.airflow.runtime import CHAOS_GROUP, default_experimen
 from mlchaos_orchestration.errors import ConfigError
 
 
-def add_chaos(dag: Any, *, experiment: str | dict[str, Any] | None = None,
-              experiments_file: str | None = None, fault: str | None = None,
-              before: str | None = None, gate: str | None = None, consumer: str | None = None,
-              data_target: str | dict[str, Any] | None = None,
-              alert: Callable[..., Any] | None = None, fail_on: Iterable[str] = FAIL_ON,
-              safety: dict[str, Any] | None = None, **params: Any) -> Any:
+def add_chaos(
+    dag: Any,
+    *,
+    experiment: str | dict[str, Any] | None = None,
+    experiments_file: str | None = None,
+    fault: str | None = None,
+    before: str | None = None,
+    gate: str | None = None,
+    consumer: str | None = None,
+    data_target: str | dict[str, Any] | None = None,
+    alert: Callable[..., Any] | None = None,
+    fail_on: Iterable[str] = FAIL_ON,
+    safety: dict[str, Any] | None = None,
+    **params: Any,
+) -> Any:
     """Add the ``mlchaos`` task group to ``dag`` and return it.
 
     ``fault`` + ``params`` (e.g. ``fault="nulls", columns=["amount"], fraction=0.2``) or
@@ -57,21 +66,40 @@ def add_chaos(dag: Any, *, experiment: str | dict[str, Any] | None = None,
     if f"{CHAOS_GROUP}.inject" in dag.task_dict:
         raise ConfigError(f"add_chaos: DAG {dag.dag_id!r} already has chaos tasks")
     user = list(dag.tasks)
-    named = {k: _task(dag, v, k) for k, v in (("before", before), ("gate", gate),
-                                                ("consumer", consumer)) if v}
+    named = {
+        k: _task(dag, v, k)
+        for k, v in (("before", before), ("gate", gate), ("consumer", consumer))
+        if v
+    }
     if fault:
-        experiment = default_experiment(f"{dag.dag_id}.{fault}", fault, params, gate=gate,
-                                        consumer=consumer, safety=safety)
-    defaults = {k: v for k, v in {"experiment": experiment, "experiments_file": experiments_file,
-                                  "gate": gate, "consumer": consumer,
-                                  "data_target": data_target}.items() if v is not None}
+        experiment = default_experiment(
+            f"{dag.dag_id}.{fault}", fault, params, gate=gate, consumer=consumer, safety=safety
+        )
+    defaults = {
+        k: v
+        for k, v in {
+            "experiment": experiment,
+            "experiments_file": experiments_file,
+            "gate": gate,
+            "consumer": consumer,
+            "data_target": data_target,
+        }.items()
+        if v is not None
+    }
     split = "gate" in named and gate != before
     with TaskGroup(CHAOS_GROUP, dag=dag, tooltip="mlchaos: dormant unless conf.mlchaos") as group:
         # no user callbacks (default_args) on chaos tasks: their failures are not pipeline alerts
-        common = {"dag": dag, "task_group": group, "mlchaos_defaults": defaults, "retries": 0,
-                  "on_failure_callback": None, "on_success_callback": None}
-        inject = ChaosInjectOperator(task_id="inject", stage="environment" if split else "all",
-                                     **common)
+        common = {
+            "dag": dag,
+            "task_group": group,
+            "mlchaos_defaults": defaults,
+            "retries": 0,
+            "on_failure_callback": None,
+            "on_success_callback": None,
+        }
+        inject = ChaosInjectOperator(
+            task_id="inject", stage="environment" if split else "all", **common
+        )
         injectors = [inject]
         if split:
             injectors.append(ChaosInjectOperator(task_id="inject_data", stage="data", **common))

@@ -60,19 +60,18 @@ def _guarded(name: str, ti: Any, body: Any) -> None:
 
 def _record_error(run_id: str, task_id: str, stage: str, exc: Exception) -> None:
     try:
-        from mlchaos_orchestration.control import record
+        from mlchaos_orchestration.core.control import record
 
-        record(run_id, "error", source=task_id, stage=f"listener.{stage}",
-               message=_one_line(exc))
+        record(run_id, "error", source=task_id, stage=f"listener.{stage}", message=_one_line(exc))
     except Exception as again:  # noqa: BLE001 - the ledger itself is unreachable
         log.warning("mlchaos listener could not record the error: %s", again)
 
 
 def _started(run: Any, ti: Any, task: Any) -> None:
-    from mlchaos_orchestration.control import record
-    from mlchaos_orchestration.hooks.ledger_sync import LedgerHooks
-    from mlchaos_orchestration.ledger import Ledger
-    from mlchaos_orchestration.session import recover
+    from mlchaos_orchestration.core.control import record
+    from mlchaos_orchestration.core.ledger import Ledger
+    from mlchaos_orchestration.core.session import recover
+    from mlchaos_orchestration.interceptors.ledger_sync import LedgerHooks
 
     task_id = str(ti.task_id)
     ledger = Ledger()
@@ -96,15 +95,20 @@ def _remove_hooks(ti: Any) -> None:
 
 def _ended(kind_ok: bool, error: Any = None) -> Any:
     def body(run: Any, ti: Any, task: Any) -> None:
-        from mlchaos_orchestration.control import record
+        from mlchaos_orchestration.core.control import record
 
         task_id = str(ti.task_id)
-        is_gate = task_id == run.gate or (run.gate is None and getattr(task, "is_mlchaos_gate",
-                                                                        False))
+        is_gate = task_id == run.gate or (
+            run.gate is None and getattr(task, "is_mlchaos_gate", False)
+        )
         message = _one_line(error)
         if is_gate:
-            record(run.run_id, "gate_passed" if kind_ok else "gate_failed", source=task_id,
-                   **({} if kind_ok else {"message": message}))
+            record(
+                run.run_id,
+                "gate_passed" if kind_ok else "gate_failed",
+                source=task_id,
+                **({} if kind_ok else {"message": message}),
+            )
         elif not kind_ok:
             record(run.run_id, "task_failed", source=task_id, message=message)
 
@@ -117,7 +121,6 @@ def _one_line(error: Any) -> str:
     text = str(error).strip().splitlines()[0] if str(error).strip() else ""
     name = type(error).__name__ if isinstance(error, BaseException) else "error"
     return (f"{name}: {text}" if text else name)[:300]
-
 
 
 @hookimpl

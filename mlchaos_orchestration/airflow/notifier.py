@@ -24,9 +24,15 @@ class MlchaosWebhookNotifier(BaseNotifier):
 
     template_fields = ()  # rendering in place would leak one task's text into the next
 
-    def __init__(self, *, text: str | None = None,
-                 webhook_url_env: str = "MLCHAOS_ALERT_WEBHOOK_URL", variable: str | None = None,
-                 conn_id: str | None = None, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        *,
+        text: str | None = None,
+        webhook_url_env: str = "MLCHAOS_ALERT_WEBHOOK_URL",
+        variable: str | None = None,
+        conn_id: str | None = None,
+        timeout_s: float = 5.0,
+    ) -> None:
         super().__init__()
         self.text = text or "{dag_id}.{task_id} failed (run {run_id})"
         self.webhook_url_env = webhook_url_env
@@ -49,18 +55,24 @@ class MlchaosWebhookNotifier(BaseNotifier):
         return url
 
     def notify(self, context: Any) -> None:
-        from mlchaos_orchestration.alerts import send_webhook
+        from mlchaos_orchestration.core.alerts import send_webhook
 
         ti = context.get("ti") or context.get("task_instance")
         source = getattr(ti, "task_id", "") or ""
         error = str(context.get("exception") or "").strip()
-        text = self.text.format_map(_Fields(
-            dag_id=getattr(ti, "dag_id", ""), task_id=source, run_id=context.get("run_id", ""),
-            error=error.splitlines()[0] if error else ""))
+        text = self.text.format_map(
+            _Fields(
+                dag_id=getattr(ti, "dag_id", ""),
+                task_id=source,
+                run_id=context.get("run_id", ""),
+                error=error.splitlines()[0] if error else "",
+            )
+        )
         url = self.webhook_url()
         if url:
-            delivered, status = send_webhook(url, {"text": text, "source": source},
-                                              timeout_s=self.timeout_s)
+            delivered, status = send_webhook(
+                url, {"text": text, "source": source}, timeout_s=self.timeout_s
+            )
         else:
             delivered, status = False, "no webhook URL configured"
         level = self.log.info if delivered else self.log.warning
@@ -83,10 +95,15 @@ def _record(context: Any, source: str, delivered: bool, status: str) -> None:
         run = chaos_run(context)
         if run is None:
             return
-        from mlchaos_orchestration.control import record
+        from mlchaos_orchestration.core.control import record
 
-        record(run.run_id, "alert_sent" if delivered else "alert_failed", source=source,
-               delivered=delivered, status=status)
+        record(
+            run.run_id,
+            "alert_sent" if delivered else "alert_failed",
+            source=source,
+            delivered=delivered,
+            status=status,
+        )
     except Exception as exc:  # noqa: BLE001 - an alert callback must not raise on bookkeeping
         import logging
 

@@ -1,4 +1,5 @@
-"""Chaos operators: thin translations of a task context into :mod:`mlchaos_orchestration.control`.
+"""Chaos operators: thin translations of a task context into
+:mod:`mlchaos_orchestration.core.control`.
 
 Dormant runs (no ``mlchaos`` key in ``dag_run.conf``): injection operators succeed doing nothing
 (logging "dormant"), so the user's tasks downstream of them still run under ``all_success``;
@@ -15,9 +16,16 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from mlchaos_orchestration.airflow.runtime import CONF_KEY, FAIL_ON, default_experiment
 
-__all__ = ["FAIL_ON", "ChaosInjectOperator", "ConnectorFailureOperator", "DataFaultOperator",
-           "RestoreOperator", "StalePartitionReplayOperator", "UpstreamOutageOperator",
-           "VerdictOperator"]
+__all__ = [
+    "FAIL_ON",
+    "ChaosInjectOperator",
+    "ConnectorFailureOperator",
+    "DataFaultOperator",
+    "RestoreOperator",
+    "StalePartitionReplayOperator",
+    "UpstreamOutageOperator",
+    "VerdictOperator",
+]
 
 
 class ChaosInjectOperator(BaseOperator):
@@ -34,24 +42,40 @@ class ChaosInjectOperator(BaseOperator):
     fault_names: ClassVar[frozenset[str] | None] = None  # None: any fault of the stage
     fault_name: ClassVar[str | None] = None
 
-    def __init__(self, *, experiment: str | dict[str, Any] | None = None,
-                 experiments_file: str | None = None, fault: str | None = None,
-                 fault_params: dict[str, Any] | None = None, stage: str = "all",
-                 gate: str | None = None, consumer: str | None = None,
-                 data_target: str | dict[str, Any] | None = None,
-                 mlchaos_defaults: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        experiment: str | dict[str, Any] | None = None,
+        experiments_file: str | None = None,
+        fault: str | None = None,
+        fault_params: dict[str, Any] | None = None,
+        stage: str = "all",
+        gate: str | None = None,
+        consumer: str | None = None,
+        data_target: str | dict[str, Any] | None = None,
+        mlchaos_defaults: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         if stage not in ("environment", "data", "all"):
             raise ValueError(f"stage must be environment, data or all, got {stage!r}")
         self.stage = stage
         fault = fault or self.fault_name
         if mlchaos_defaults is None:
-            mlchaos_defaults = {"gate": gate, "consumer": consumer, "data_target": data_target,
-                                "experiments_file": experiments_file}
+            mlchaos_defaults = {
+                "gate": gate,
+                "consumer": consumer,
+                "data_target": data_target,
+                "experiments_file": experiments_file,
+            }
             if experiment is None and fault:
                 experiment = default_experiment(
-                    f"{self.dag_id or 'dag'}.{self.task_id}", fault, dict(fault_params or {}),
-                    gate=gate, consumer=consumer)
+                    f"{self.dag_id or 'dag'}.{self.task_id}",
+                    fault,
+                    dict(fault_params or {}),
+                    gate=gate,
+                    consumer=consumer,
+                )
             mlchaos_defaults["experiment"] = experiment
         self.mlchaos_defaults = {k: v for k, v in mlchaos_defaults.items() if v is not None}
 
@@ -63,15 +87,20 @@ class ChaosInjectOperator(BaseOperator):
         return self.fault_names is None or entry.name in self.fault_names
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from mlchaos_orchestration import control
         from mlchaos_orchestration.airflow.context import chaos_run, run_date
+        from mlchaos_orchestration.core import control
 
         run = chaos_run(context, self.mlchaos_defaults)
         if run is None:
             self.log.info("mlchaos: dormant (no %r in dag_run.conf): touching nothing", CONF_KEY)
             return {"dormant": True}
-        run_id = control.begin_run(run.experiment, run_key=run.run_key, orchestrator="airflow",
-                                   pipeline=run.pipeline, suite_id=run.suite_id)
+        run_id = control.begin_run(
+            run.experiment,
+            run_key=run.run_key,
+            orchestrator="airflow",
+            pipeline=run.pipeline,
+            suite_id=run.suite_id,
+        )
         ds = run_date(context)
         applied: list[Any] = []
         for entry in (e for e in run.experiment.faults if self.wanted(e)):
@@ -79,8 +108,16 @@ class ChaosInjectOperator(BaseOperator):
             if entry.fault.family == "data" and target is None:
                 target = self.mlchaos_defaults.get("data_target")
                 target = target() if callable(target) else target
-            outcome = control.inject(run_id, run.experiment, entry, seed=run.seed, ds=ds,
-                                     target=target, dry_run=run.dry_run, source=self.task_id)
+            outcome = control.inject(
+                run_id,
+                run.experiment,
+                entry,
+                seed=run.seed,
+                ds=ds,
+                target=target,
+                dry_run=run.dry_run,
+                source=self.task_id,
+            )
             if run.dry_run:
                 self.log.info("mlchaos dry run, would apply: %s", "; ".join(outcome))
                 applied.append({"fault": entry.name, "plan": outcome})
@@ -118,8 +155,9 @@ class ConnectorFailureOperator(ChaosInjectOperator):
     fault_name = "connector_failure"
     fault_names = frozenset({"connector_failure"})
 
-    def __init__(self, *, url: str | None = None, s3: str | None = None, rate: float = 0.5,
-                 **kwargs: Any):
+    def __init__(
+        self, *, url: str | None = None, s3: str | None = None, rate: float = 0.5, **kwargs: Any
+    ):
         where = {"url": url} if url else {"s3": s3} if s3 else None
         params = {**where, "rate": rate} if where else None
         super().__init__(fault_params=kwargs.pop("fault_params", params), **kwargs)
@@ -130,8 +168,9 @@ class DataFaultOperator(ChaosInjectOperator):
     ``DataFaultOperator(fault="nulls", fault_params={"columns": ["amount"], "fraction": 0.2},
     target={"url": ..., "table": "features", "where": {"ds": "{ds}"}})``."""
 
-    def __init__(self, *, fault: str | None = None, target: str | dict[str, Any] | None = None,
-                 **kwargs: Any):
+    def __init__(
+        self, *, fault: str | None = None, target: str | dict[str, Any] | None = None, **kwargs: Any
+    ):
         super().__init__(fault=fault, stage="data", data_target=target, **kwargs)
 
 
@@ -149,12 +188,16 @@ class RestoreOperator(BaseOperator):
         self.mlchaos_defaults = dict(mlchaos_defaults or {})
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from mlchaos_orchestration import control
+        from mlchaos_orchestration.core import control
 
         run = _active_run(context, self.mlchaos_defaults)
         verdict = control.finish(run.run_id)
-        self.log.info("mlchaos: restored run %s; verdict %s (%s)", run.run_id,
-                      verdict.get("verdict"), verdict.get("reason"))
+        self.log.info(
+            "mlchaos: restored run %s; verdict %s (%s)",
+            run.run_id,
+            verdict.get("verdict"),
+            verdict.get("reason"),
+        )
         return verdict
 
 
@@ -163,15 +206,20 @@ class VerdictOperator(BaseOperator):
 
     ui_color = "#d5e4f6"
 
-    def __init__(self, *, fail_on: Iterable[str] = FAIL_ON,
-                 mlchaos_defaults: dict[str, Any] | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        *,
+        fail_on: Iterable[str] = FAIL_ON,
+        mlchaos_defaults: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ):
         kwargs.setdefault("trigger_rule", "all_done")
         super().__init__(**kwargs)
         self.fail_on: Sequence[str] = tuple(fail_on)
         self.mlchaos_defaults = dict(mlchaos_defaults or {})
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from mlchaos_orchestration.ledger import Ledger
+        from mlchaos_orchestration.core.ledger import Ledger
 
         run = _active_run(context, self.mlchaos_defaults)
         record = Ledger().get_run(run.run_id) or {}
@@ -179,11 +227,13 @@ class VerdictOperator(BaseOperator):
         if not verdict:
             raise AirflowFailException(f"mlchaos: run {run.run_id} has no verdict (not restored?)")
         kind = verdict.get("verdict")
-        self.log.info("mlchaos verdict of %s: %s - %s", run.experiment.name, kind,
-                      verdict.get("reason"))
+        self.log.info(
+            "mlchaos verdict of %s: %s - %s", run.experiment.name, kind, verdict.get("reason")
+        )
         if kind in self.fail_on:
             raise AirflowFailException(
-                f"mlchaos verdict {kind!r} for {run.experiment.name}: {verdict.get('reason')}")
+                f"mlchaos verdict {kind!r} for {run.experiment.name}: {verdict.get('reason')}"
+            )
         return verdict
 
 
@@ -194,4 +244,3 @@ def _active_run(context: Any, defaults: dict[str, Any]) -> Any:
     if run is None:
         raise AirflowSkipException("mlchaos: dormant run, nothing to do")
     return run
-

@@ -34,23 +34,47 @@ def experiment_params() -> dict[str, Any]:
     from airflow.sdk import Param
 
     return {
-        "target_dag": Param(type="string", minLength=1, pattern=r"^[A-Za-z0-9_.\-]+$",
-                            title="Target DAG",
-                            description="DAG id to run the experiment against (it must carry "
-                                        "add_chaos)."),
-        "fault": Param("nulls", type="string", enum=list(FAULT_LABELS),
-                       values_display=FAULT_LABELS, title="Fault"),
-        "fraction": Param(0.2, type="number", minimum=0, maximum=1, title="Intensity",
-                          description="Share of rows (data faults) or of calls (connector)."),
-        "columns": Param(["amount"], type="array", items={"type": "string", "minLength": 1},
-                         title="Columns", description="Columns a data fault changes."),
+        "target_dag": Param(
+            type="string",
+            minLength=1,
+            pattern=r"^[A-Za-z0-9_.\-]+$",
+            title="Target DAG",
+            description="DAG id to run the experiment against (it must carry add_chaos).",
+        ),
+        "fault": Param(
+            "nulls",
+            type="string",
+            enum=list(FAULT_LABELS),
+            values_display=FAULT_LABELS,
+            title="Fault",
+        ),
+        "fraction": Param(
+            0.2,
+            type="number",
+            minimum=0,
+            maximum=1,
+            title="Intensity",
+            description="Share of rows (data faults) or of calls (connector).",
+        ),
+        "columns": Param(
+            ["amount"],
+            type="array",
+            items={"type": "string", "minLength": 1},
+            title="Columns",
+            description="Columns a data fault changes.",
+        ),
         "mode": Param("missing", type="string", enum=OUTAGE_MODES, title="Outage mode"),
-        "target": Param(None, type=["null", "string"], title="Where the fault acts",
-                        description="Path, s3:// URI or SQLAlchemy URL; empty: the example "
-                                    "pipeline's raw events / features database."),
+        "target": Param(
+            None,
+            type=["null", "string"],
+            title="Where the fault acts",
+            description="Path, s3:// URI or SQLAlchemy URL; empty: the example "
+            "pipeline's raw events / features database.",
+        ),
         "seed": Param(0, type="integer", minimum=0, maximum=2**32 - 1, title="Seed"),
-        "dry_run": Param(False, type="boolean", title="Dry run",
-                         description="Only report what would be touched."),
+        "dry_run": Param(
+            False, type="boolean", title="Dry run", description="Only report what would be touched."
+        ),
     }
 
 
@@ -59,7 +83,7 @@ def export_example_defaults() -> None:
     ``${MLCHAOS_RAW_ROOT}`` / ``${MLCHAOS_FEATURES_URL}`` defaults above resolve."""
     import os
 
-    from mlchaos_orchestration.examples.config import ExampleConfig
+    from mlchaos_orchestration.examples.locations import ExampleConfig
 
     for key, value in ExampleConfig.from_env().export().items():
         if key != "MLCHAOS_DS":
@@ -91,8 +115,11 @@ def params_to_experiment(params: dict[str, Any]) -> dict[str, Any]:
         if target:
             entry["target"] = target
         allowed = [] if target else [f"{DEFAULT_DB}#*"]
-    exp: dict[str, Any] = {"name": f"ui-{fault}", "seed": int(params.get("seed", 0)),
-                           "faults": [entry]}
+    exp: dict[str, Any] = {
+        "name": f"ui-{fault}",
+        "seed": int(params.get("seed", 0)),
+        "faults": [entry],
+    }
     if allowed:  # the form never widens the allowlist beyond the example's own storage
         exp["safety"] = {"allowed_targets": allowed}
     return exp

@@ -5,7 +5,7 @@ from __future__ import annotations
 from airflow.plugins_manager import AirflowPlugin
 
 from mlchaos_orchestration.airflow import listener
-from mlchaos_orchestration.airflow_ui import resilience_app, resilience_view
+from mlchaos_orchestration.airflow.ui import resilience_app, resilience_view
 
 
 class MlchaosPlugin(AirflowPlugin):

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from mlchaos_orchestration.errors import SpecError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from mlchaos_orchestration.experiment import Experiment
+    from mlchaos_orchestration.core.experiment import Experiment
 
 #: verdicts that make a verdict task fail (red in the UI) unless configured otherwise
 FAIL_ON = ("silent", "unalerted", "false_alarm", "error")
@@ -44,7 +44,7 @@ class ChaosRun:
 
     @property
     def seed(self) -> int:
-        from mlchaos_orchestration.control import seed_for
+        from mlchaos_orchestration.core.control import seed_for
 
         return seed_for(self.experiment.seed, self.run_key)
 
@@ -65,29 +65,38 @@ def requested(conf: Any) -> dict[str, Any] | None:
     return raw
 
 
-def resolve_experiment(request: dict[str, Any], defaults: dict[str, Any] | None = None
-                       ) -> Experiment:
+def resolve_experiment(
+    request: dict[str, Any], defaults: dict[str, Any] | None = None
+) -> Experiment:
     """The experiment a request names, falling back to the DAG's defaults (from add_chaos)."""
-    from mlchaos_orchestration.experiment import load_experiments, parse_experiment
+    from mlchaos_orchestration.core.experiment import load_experiments, parse_experiment
 
     defaults = defaults or {}
     choice = request.get("experiment", defaults.get("experiment"))
     if isinstance(choice, dict):
         return parse_experiment(choice, f"dag_run.conf.{CONF_KEY}.experiment")
     if isinstance(choice, str) and choice:
-        path = (request.get("experiments_file") or defaults.get("experiments_file")
-                or os.environ.get(FILE_ENV))
+        path = (
+            request.get("experiments_file")
+            or defaults.get("experiments_file")
+            or os.environ.get(FILE_ENV)
+        )
         if not path:
-            raise SpecError([f"experiment {choice!r}: no experiments_file given "
-                             f"(conf.{CONF_KEY}.experiments_file or ${FILE_ENV})"])
+            raise SpecError(
+                [
+                    f"experiment {choice!r}: no experiments_file given "
+                    f"(conf.{CONF_KEY}.experiments_file or ${FILE_ENV})"
+                ]
+            )
         return load_experiments(str(path)).get(choice)
     raise SpecError([f"dag_run.conf.{CONF_KEY}: name an experiment (no default on this DAG)"])
 
 
-def resolve(conf: Any, run_key: str, defaults: dict[str, Any] | None = None,
-            pipeline: str = "") -> ChaosRun | None:
+def resolve(
+    conf: Any, run_key: str, defaults: dict[str, Any] | None = None, pipeline: str = ""
+) -> ChaosRun | None:
     """The chaos run of a DAG run, or None when the run is dormant."""
-    from mlchaos_orchestration.control import run_id_for
+    from mlchaos_orchestration.core.control import run_id_for
 
     request = requested(conf)
     if request is None:
@@ -95,15 +104,26 @@ def resolve(conf: Any, run_key: str, defaults: dict[str, Any] | None = None,
     defaults = defaults or {}
     exp = resolve_experiment(request, defaults)
     return ChaosRun(
-        experiment=exp, run_key=run_key, run_id=run_id_for(run_key, exp.name),
-        gate=exp.gate or defaults.get("gate"), consumer=exp.consumer or defaults.get("consumer"),
-        dry_run=bool(request.get("dry_run", False)), pipeline=pipeline,
-        suite_id=str(request["suite_id"]) if request.get("suite_id") else None)
+        experiment=exp,
+        run_key=run_key,
+        run_id=run_id_for(run_key, exp.name),
+        gate=exp.gate or defaults.get("gate"),
+        consumer=exp.consumer or defaults.get("consumer"),
+        dry_run=bool(request.get("dry_run", False)),
+        pipeline=pipeline,
+        suite_id=str(request["suite_id"]) if request.get("suite_id") else None,
+    )
 
 
-def default_experiment(name: str, fault: str, params: dict[str, Any], *, gate: str | None,
-                       consumer: str | None, safety: dict[str, Any] | None = None
-                       ) -> dict[str, Any]:
+def default_experiment(
+    name: str,
+    fault: str,
+    params: dict[str, Any],
+    *,
+    gate: str | None,
+    consumer: str | None,
+    safety: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The experiment mapping built from ``add_chaos(fault=..., **params)`` (a parse-time value)."""
     exp: dict[str, Any] = {"name": name, "faults": [{"fault": fault, **params}]}
     for key, value in (("gate", gate), ("consumer", consumer), ("safety", safety)):

@@ -16,7 +16,7 @@ Usage::
 
 from __future__ import annotations
 
-from mlchaos_orchestration.lazy import lazy_exports
+from mlchaos_orchestration._imports import lazy_exports
 
 _EXPORTS = {
     "TAG_EXPERIMENT": ".request",
@@ -31,7 +31,7 @@ _EXPORTS = {
     "chaos_success_sensor": ".finishing",
     "finish_tagged_run": ".finishing",
     "run_experiment_dagster": ".runner",
-    "with_chaos": ".definitions",
+    "with_chaos": ".wrap",
     "resilience_job": ".resilience",
     "resilience_schedule": ".resilience",
 }

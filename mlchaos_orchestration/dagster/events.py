@@ -15,7 +15,7 @@ from typing import Any
 
 import dagster as dg
 
-from mlchaos_orchestration.ledger import Ledger
+from mlchaos_orchestration.core.ledger import Ledger
 
 SOURCE = "dagster"
 
@@ -25,9 +25,15 @@ def op_name(asset: str) -> str:
     return asset.replace("/", "__")
 
 
-def translate_run(instance: dg.DagsterInstance, dagster_run_id: str, ledger_run_id: str, *,
-                  gate: str | None, consumer: str | None,
-                  ledger: Ledger | None = None) -> list[str]:
+def translate_run(
+    instance: dg.DagsterInstance,
+    dagster_run_id: str,
+    ledger_run_id: str,
+    *,
+    gate: str | None,
+    consumer: str | None,
+    ledger: Ledger | None = None,
+) -> list[str]:
     """Record the run's gate / consumer / failure events in the ledger; return their kinds."""
     ledger = ledger or Ledger()
     gate_steps: set[str] = set()
@@ -42,8 +48,14 @@ def translate_run(instance: dg.DagsterInstance, dagster_run_id: str, ledger_run_
         found.append((start, "consumer_started", {"source": consumer}))
     found.sort(key=lambda item: item[0])
     for ts, kind, data in found:
-        ledger.record(ledger_run_id, kind, source=data.pop("source"), ts=ts,
-                      dagster_run_id=dagster_run_id, **data)
+        ledger.record(
+            ledger_run_id,
+            kind,
+            source=data.pop("source"),
+            ts=ts,
+            dagster_run_id=dagster_run_id,
+            **data,
+        )
     return [kind for _, kind, _ in found]
 
 
@@ -53,11 +65,14 @@ def _consumer_start(entries: list[Any], step: str) -> float | None:
     inputs = [e.timestamp for e in mine if e.dagster_event.event_type_value == "STEP_INPUT"]
     if inputs:
         return max(inputs)
-    started = next((e.timestamp for e in mine
-                    if e.dagster_event.event_type_value == "STEP_START"), None)
+    started = next(
+        (e.timestamp for e in mine if e.dagster_event.event_type_value == "STEP_START"), None
+    )
     failed_loading = any(
         e.dagster_event.event_type_value == "STEP_FAILURE"
-        and "DagsterExecutionLoadInputError" in _error_classes(e.dagster_event) for e in mine)
+        and "DagsterExecutionLoadInputError" in _error_classes(e.dagster_event)
+        for e in mine
+    )
     return None if failed_loading else started
 
 
@@ -69,8 +84,9 @@ def _error_classes(event: dg.DagsterEvent) -> str:
     return " ".join(names)
 
 
-def _classify(event: dg.DagsterEvent, *, gate: str | None,
-              gate_steps: set[str]) -> tuple[str | None, dict[str, Any]]:
+def _classify(
+    event: dg.DagsterEvent, *, gate: str | None, gate_steps: set[str]
+) -> tuple[str | None, dict[str, Any]]:
     kind = event.event_type_value
     step = event.step_key or ""
     if kind == "ASSET_CHECK_EVALUATION":
@@ -80,10 +96,12 @@ def _classify(event: dg.DagsterEvent, *, gate: str | None,
         if check.passed:
             return "gate_passed", {"source": check.check_name}
         gate_steps.add(step)
-        return "gate_failed", {"source": check.check_name,
-                               "asset": check.asset_key.to_user_string(),
-                               "severity": str(check.severity.value),
-                               "description": _description(check)}
+        return "gate_failed", {
+            "source": check.check_name,
+            "asset": check.asset_key.to_user_string(),
+            "severity": str(check.severity.value),
+            "description": _description(check),
+        }
     if kind == "STEP_FAILURE" and step not in gate_steps:
         error = getattr(event.event_specific_data, "error", None)
         return "task_failed", {"source": step, "message": _error_chain(error)}

@@ -14,12 +14,13 @@ from mlchaos_orchestration.dagster.request import TAG_RUN_ID, ledger_run_id
 SUCCESS_SENSOR_NAME = "mlchaos_verdict_on_success"
 
 
-def finish_tagged_run(instance: dg.DagsterInstance, run: dg.DagsterRun, *, gate: str | None,
-                      consumer: str | None) -> dict[str, Any] | None:
+def finish_tagged_run(
+    instance: dg.DagsterInstance, run: dg.DagsterRun, *, gate: str | None, consumer: str | None
+) -> dict[str, Any] | None:
     """Translate and finish a tag-launched chaos run; None for other runs or finished ones."""
-    from mlchaos_orchestration.control import finish
+    from mlchaos_orchestration.core.control import finish
+    from mlchaos_orchestration.core.ledger import Ledger
     from mlchaos_orchestration.dagster.events import translate_run
-    from mlchaos_orchestration.ledger import Ledger
 
     run_id = ledger_run_id(run.tags, run.run_id)
     if run_id is None or TAG_RUN_ID in run.tags:  # dormant, or finished by its driver
@@ -29,25 +30,39 @@ def finish_tagged_run(instance: dg.DagsterInstance, run: dg.DagsterRun, *, gate:
     if record is None or record.get("status") != "running":
         return None
     exp = (record.get("meta") or {}).get("experiment") or {}
-    translate_run(instance, run.run_id, run_id, ledger=ledger,
-                  gate=exp.get("gate") or gate, consumer=exp.get("consumer") or consumer)
+    translate_run(
+        instance,
+        run.run_id,
+        run_id,
+        ledger=ledger,
+        gate=exp.get("gate") or gate,
+        consumer=exp.get("consumer") or consumer,
+    )
     return finish(run_id, ledger=ledger)
 
 
-def chaos_success_sensor(*, gate: str | None = None, consumer: str | None = None,
-                         name: str = SUCCESS_SENSOR_NAME,
-                         default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING
-                         ) -> dg.SensorDefinition:
+def chaos_success_sensor(
+    *,
+    gate: str | None = None,
+    consumer: str | None = None,
+    name: str = SUCCESS_SENSOR_NAME,
+    default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
+) -> dg.SensorDefinition:
     """A run-success sensor (running by default) finishing tag-launched chaos runs."""
 
-    @dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, name=name,
-                          default_status=default_status,
-                          description="mlchaos: verdict of chaos runs launched by tag")
+    @dg.run_status_sensor(
+        run_status=dg.DagsterRunStatus.SUCCESS,
+        name=name,
+        default_status=default_status,
+        description="mlchaos: verdict of chaos runs launched by tag",
+    )
     def _verdict_on_success(context: dg.RunStatusSensorContext) -> None:
-        verdict = finish_tagged_run(context.instance, context.dagster_run, gate=gate,
-                                    consumer=consumer)
+        verdict = finish_tagged_run(
+            context.instance, context.dagster_run, gate=gate, consumer=consumer
+        )
         if verdict is not None:
-            context.log.info("chaos verdict for run %s: %s", context.dagster_run.run_id,
-                             verdict["verdict"])
+            context.log.info(
+                "chaos verdict for run %s: %s", context.dagster_run.run_id, verdict["verdict"]
+            )
 
     return _verdict_on_success

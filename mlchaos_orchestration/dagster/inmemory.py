@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlchaos_orchestration.experiment import FaultEntry
+from mlchaos_orchestration.core.experiment import FaultEntry
 
 #: environment faults that act on the load when their entry names an ``at``
 ON_LOAD = frozenset({"upstream_outage", "stale_partition_replay"})

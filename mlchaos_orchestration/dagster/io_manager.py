@@ -1,7 +1,8 @@
 """``ChaosIOManager``: wraps a run's IO manager and delegates to it; in a chaos run it
 
 * applies data faults (and ``at``-scoped outages / stale replays) to frames as they are loaded,
-  seeded by the run (:func:`~mlchaos_orchestration.control.seed_for`), recording ``fault_applied``;
+  seeded by the run (:func:`~mlchaos_orchestration.core.control.seed_for`), recording
+  ``fault_applied``;
 * installs the in-process hooks of the run's active leases (``connector_failure``, erroring
   outages) around every inner ``load_input`` / ``handle_output`` - the window in which an asset
   reads or writes through the wrapped IO manager - and removes them afterwards.
@@ -46,10 +47,14 @@ class ChaosIOManager(dg.IOManager):
         if self.request is None or not context.has_asset_key:
             with self._hooks():
                 return self.inner.load_input(context)
-        site = LoadSite(context.asset_key.to_user_string(),
-                        context.op_def.name if context.op_def else "")
-        entries = [e for e in self.request.experiment.faults
-                   if acts_on_load(e) and self.scopes.matches(e.at, site)]
+        site = LoadSite(
+            context.asset_key.to_user_string(), context.op_def.name if context.op_def else ""
+        )
+        entries = [
+            e
+            for e in self.request.experiment.faults
+            if acts_on_load(e) and self.scopes.matches(e.at, site)
+        ]
         stale = next((e for e in entries if e.fault.name == "stale_partition_replay"), None)
         with self._hooks():
             value = self._load(context, stale, site)
@@ -83,12 +88,20 @@ class ChaosIOManager(dg.IOManager):
         return value
 
     def _record(self, entry: Any, site: LoadSite, details: dict[str, Any]) -> None:
-        from mlchaos_orchestration.control import record
+        from mlchaos_orchestration.core.control import record
 
         assert self.request is not None
-        record(self.request.run_id, "fault_applied", source=site.loading_op,
-               fault=entry.fault.name, at=entry.at, asset=site.loaded_asset,
-               params=entry.fault.spec(), seed=self.request.seed, details=details)
+        record(
+            self.request.run_id,
+            "fault_applied",
+            source=site.loading_op,
+            fault=entry.fault.name,
+            at=entry.at,
+            asset=site.loaded_asset,
+            params=entry.fault.spec(),
+            seed=self.request.seed,
+            details=details,
+        )
 
     def _hooks(self) -> Any:
         if self.request is None:
@@ -98,8 +111,8 @@ class ChaosIOManager(dg.IOManager):
 
 @contextmanager
 def _installed_for(run_id: str) -> Iterator[None]:
-    from mlchaos_orchestration.hooks.ledger_sync import LedgerHooks
-    from mlchaos_orchestration.ledger import Ledger
+    from mlchaos_orchestration.core.ledger import Ledger
+    from mlchaos_orchestration.interceptors.ledger_sync import LedgerHooks
 
     with LedgerHooks(Ledger(), run_id=run_id):  # follows the lease: abort removes the hook
         yield
@@ -108,29 +121,42 @@ def _installed_for(run_id: str) -> Iterator[None]:
 def _context_for_partition(context: dg.InputContext, partition_key: str) -> dg.InputContext:
     """A copy of ``context`` that loads another partition of the same asset."""
     upstream = dg.build_output_context(
-        asset_key=context.asset_key, partition_key=partition_key, name="result")
+        asset_key=context.asset_key, partition_key=partition_key, name="result"
+    )
     return dg.build_input_context(
-        name=context.name, asset_key=context.asset_key, partition_key=partition_key,
-        asset_partitions_def=context.asset_partitions_def, upstream_output=upstream,
-        dagster_type=context.dagster_type, instance=context.instance,
-        definition_metadata=context.definition_metadata)
+        name=context.name,
+        asset_key=context.asset_key,
+        partition_key=partition_key,
+        asset_partitions_def=context.asset_partitions_def,
+        upstream_output=upstream,
+        dagster_type=context.dagster_type,
+        instance=context.instance,
+        definition_metadata=context.definition_metadata,
+    )
 
 
-def chaos_io_manager(inner_key: str, scopes: Scopes, experiments_file: str | None = None,
-                     pipeline: str = "") -> dg.IOManagerDefinition:
+def chaos_io_manager(
+    inner_key: str, scopes: Scopes, experiments_file: str | None = None, pipeline: str = ""
+) -> dg.IOManagerDefinition:
     """An IO manager resource wrapping the resource at ``inner_key`` for each run."""
 
-    @dg.io_manager(required_resource_keys={inner_key},
-                   description=f"mlchaos chaos wrapper around {inner_key!r}")
+    @dg.io_manager(
+        required_resource_keys={inner_key},
+        description=f"mlchaos chaos wrapper around {inner_key!r}",
+    )
     def _chaos(init_context: dg.InitResourceContext) -> ChaosIOManager:
-        from mlchaos_orchestration.session import recover
+        from mlchaos_orchestration.core.session import recover
 
         inner = getattr(init_context.resources, inner_key)
         run = init_context.dagster_run
         request = None
         if run is not None:
-            request = resolve(run.tags, dagster_run_id=run.run_id,
-                              experiments_file=experiments_file, pipeline=pipeline)
+            request = resolve(
+                run.tags,
+                dagster_run_id=run.run_id,
+                experiments_file=experiments_file,
+                pipeline=pipeline,
+            )
         if request is not None:
             recover()
         return ChaosIOManager(inner, request, scopes)
@@ -140,5 +166,6 @@ def chaos_io_manager(inner_key: str, scopes: Scopes, experiments_file: str | Non
 
 def is_io_manager(value: Any) -> bool:
     """Whether a Definitions resource value is an IO manager (definition or instance)."""
-    return isinstance(value, (dg.IOManagerDefinition, dg.ConfigurableIOManagerFactory,
-                              dg.IOManager))
+    return isinstance(
+        value, (dg.IOManagerDefinition, dg.ConfigurableIOManagerFactory, dg.IOManager)
+    )

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 from mlchaos_orchestration.errors import SpecError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from mlchaos_orchestration.experiment import Experiment
-    from mlchaos_orchestration.ledger import Ledger
+    from mlchaos_orchestration.core.experiment import Experiment
+    from mlchaos_orchestration.core.ledger import Ledger
 
 TAG_EXPERIMENT = "mlchaos/experiment"
 TAG_RUN_ID = "mlchaos/run_id"
@@ -43,31 +43,42 @@ class ChaosRequest:
     @property
     def seed(self) -> int:
         """Per-run seed (experiment seed x run key): the same in every step process."""
-        from mlchaos_orchestration.control import seed_for
+        from mlchaos_orchestration.core.control import seed_for
 
         return seed_for(self.experiment.seed, self.run_key)
 
 
-def resolve(tags: Mapping[str, str], *, dagster_run_id: str, experiments_file: str | None = None,
-            pipeline: str = "", ledger: Ledger | None = None) -> ChaosRequest | None:
+def resolve(
+    tags: Mapping[str, str],
+    *,
+    dagster_run_id: str,
+    experiments_file: str | None = None,
+    pipeline: str = "",
+    ledger: Ledger | None = None,
+) -> ChaosRequest | None:
     """The chaos request of a run from its tags, or ``None`` for a dormant run."""
-    from mlchaos_orchestration.ledger import Ledger
+    from mlchaos_orchestration.core.ledger import Ledger
 
     if TAG_RUN_ID in tags:
         return from_ledger(tags[TAG_RUN_ID], ledger or Ledger())
     name = tags.get(TAG_EXPERIMENT)
     if not name:
         return None
-    from mlchaos_orchestration.control import begin_run
-    from mlchaos_orchestration.experiment import load_experiments
+    from mlchaos_orchestration.core.control import begin_run
+    from mlchaos_orchestration.core.experiment import load_experiments
 
     path = tags.get(TAG_EXPERIMENTS_FILE) or experiments_file or os.environ.get(FILE_ENV)
     if not path:
-        raise SpecError([f"tag {TAG_EXPERIMENT}={name!r}: no experiments file (tag "
-                         f"{TAG_EXPERIMENTS_FILE}, with_chaos(experiments_file=) or ${FILE_ENV})"])
+        raise SpecError(
+            [
+                f"tag {TAG_EXPERIMENT}={name!r}: no experiments file (tag "
+                f"{TAG_EXPERIMENTS_FILE}, with_chaos(experiments_file=) or ${FILE_ENV})"
+            ]
+        )
     exp = load_experiments(str(path)).get(name)
-    run_id = begin_run(exp, run_key=dagster_run_id, orchestrator=ORCHESTRATOR,
-                       pipeline=pipeline, ledger=ledger)
+    run_id = begin_run(
+        exp, run_key=dagster_run_id, orchestrator=ORCHESTRATOR, pipeline=pipeline, ledger=ledger
+    )
     return ChaosRequest(experiment=exp, run_id=run_id, run_key=dagster_run_id)
 
 
@@ -76,7 +87,7 @@ def ledger_run_id(tags: Mapping[str, str], dagster_run_id: str) -> str | None:
     if TAG_RUN_ID in tags:
         return tags[TAG_RUN_ID]
     if tags.get(TAG_EXPERIMENT):
-        from mlchaos_orchestration.control import run_id_for
+        from mlchaos_orchestration.core.control import run_id_for
 
         return run_id_for(dagster_run_id, tags[TAG_EXPERIMENT])
     return None
@@ -84,7 +95,7 @@ def ledger_run_id(tags: Mapping[str, str], dagster_run_id: str) -> str | None:
 
 def from_ledger(run_id: str, ledger: Ledger) -> ChaosRequest:
     """The request of a ledger run begun elsewhere (its meta holds the experiment spec)."""
-    from mlchaos_orchestration.experiment import parse_experiment
+    from mlchaos_orchestration.core.experiment import parse_experiment
 
     run = ledger.get_run(run_id)
     if run is None:

@@ -13,45 +13,72 @@ from typing import Any
 
 import dagster as dg
 
+from mlchaos_orchestration.core.experiment import Experiment
+from mlchaos_orchestration.core.ledger import Ledger
 from mlchaos_orchestration.dagster.alerting import SENSOR_NAME
 from mlchaos_orchestration.dagster.request import ORCHESTRATOR, TAG_EXPERIMENT, TAG_RUN_ID
-from mlchaos_orchestration.experiment import Experiment
-from mlchaos_orchestration.ledger import Ledger
 
 META_GATE = "mlchaos/gate"
 META_CONSUMER = "mlchaos/consumer"
 META_SENSOR = "mlchaos/alert_sensor"
 
 
-def run_experiment_dagster(defs: dg.Definitions, exp: Experiment, *,
-                           partition_key: str | None = None, ds: str | None = None,
-                           instance: dg.DagsterInstance | None = None,
-                           job_name: str | None = None, pipeline: str = "dagster",
-                           suite_id: str | None = None) -> dict[str, Any]:
+def run_experiment_dagster(
+    defs: dg.Definitions,
+    exp: Experiment,
+    *,
+    partition_key: str | None = None,
+    ds: str | None = None,
+    instance: dg.DagsterInstance | None = None,
+    job_name: str | None = None,
+    pipeline: str = "dagster",
+    suite_id: str | None = None,
+) -> dict[str, Any]:
     """Execute ``exp`` against ``defs`` (wrapped by :func:`~.definitions.with_chaos`).
 
     Returns the verdict dict plus ``run_id`` (ledger), ``dagster_run_id`` and ``run_success``.
     """
-    from mlchaos_orchestration.control import begin_run, finish
+    from mlchaos_orchestration.core.control import begin_run, finish
 
     instance = instance or _default_instance()
     ledger = Ledger()
     dagster_run_id = str(uuid.uuid4())
-    run_id = begin_run(exp, run_key=dagster_run_id, orchestrator=ORCHESTRATOR,
-                       pipeline=pipeline, ledger=ledger, suite_id=suite_id,
-                       meta={"partition_key": partition_key})
-    outcome: dict[str, Any] = {"run_id": run_id, "dagster_run_id": dagster_run_id,
-                               "run_success": None}
+    run_id = begin_run(
+        exp,
+        run_key=dagster_run_id,
+        orchestrator=ORCHESTRATOR,
+        pipeline=pipeline,
+        ledger=ledger,
+        suite_id=suite_id,
+        meta={"partition_key": partition_key},
+    )
+    outcome: dict[str, Any] = {
+        "run_id": run_id,
+        "dagster_run_id": dagster_run_id,
+        "run_success": None,
+    }
     try:
-        if _inject_stored(run_id, exp, ds or (partition_key or "")[:10] or None, dagster_run_id,
-                          ledger):
-            result = _execute(defs, job_name, instance, partition_key, dagster_run_id,
-                              {TAG_RUN_ID: run_id, TAG_EXPERIMENT: exp.name})
+        if _inject_stored(
+            run_id, exp, ds or (partition_key or "")[:10] or None, dagster_run_id, ledger
+        ):
+            result = _execute(
+                defs,
+                job_name,
+                instance,
+                partition_key,
+                dagster_run_id,
+                {TAG_RUN_ID: run_id, TAG_EXPERIMENT: exp.name},
+            )
             outcome["run_success"] = result.success
             _observe(defs, exp, instance, result, run_id, ledger)
     except Exception as exc:  # noqa: BLE001 - the verdict records it; finish still restores
-        ledger.record(run_id, "error", source=ORCHESTRATOR, stage="execute",
-                      message=f"{type(exc).__name__}: {str(exc)[:300]}")
+        ledger.record(
+            run_id,
+            "error",
+            source=ORCHESTRATOR,
+            stage="execute",
+            message=f"{type(exc).__name__}: {str(exc)[:300]}",
+        )
     finally:
         verdict = finish(run_id, ledger=ledger)
     return {**verdict, **outcome}
@@ -60,52 +87,91 @@ def run_experiment_dagster(defs: dg.Definitions, exp: Experiment, *,
 def _default_instance() -> dg.DagsterInstance:
     import os
 
-    return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else \
-        dg.DagsterInstance.ephemeral()
+    return (
+        dg.DagsterInstance.get()
+        if os.environ.get("DAGSTER_HOME")
+        else dg.DagsterInstance.ephemeral()
+    )
 
 
-def _inject_stored(run_id: str, exp: Experiment, ds: str | None, run_key: str,
-                   ledger: Ledger) -> bool:
+def _inject_stored(
+    run_id: str, exp: Experiment, ds: str | None, run_key: str, ledger: Ledger
+) -> bool:
     """Apply the faults that act on stored data or through hooks before the run; False if one
     could not be applied (recorded as an ``error``)."""
-    from mlchaos_orchestration.control import inject, seed_for
+    from mlchaos_orchestration.core.control import inject, seed_for
     from mlchaos_orchestration.dagster.inmemory import acts_on_load
 
     for entry in exp.faults:
         if acts_on_load(entry) or (entry.fault.family == "data" and entry.target is None):
             continue  # applied by the IO manager as the data is loaded (or nowhere to act)
         try:
-            inject(run_id, exp, entry, seed=seed_for(exp.seed, run_key), ds=ds, ledger=ledger,
-                   source=ORCHESTRATOR)
+            inject(
+                run_id,
+                exp,
+                entry,
+                seed=seed_for(exp.seed, run_key),
+                ds=ds,
+                ledger=ledger,
+                source=ORCHESTRATOR,
+            )
         except Exception as exc:  # noqa: BLE001 - safety refusals and apply errors alike
-            ledger.record(run_id, "error", source=entry.name, stage="inject",
-                          message=f"{type(exc).__name__}: {str(exc)[:300]}")
+            ledger.record(
+                run_id,
+                "error",
+                source=entry.name,
+                stage="inject",
+                message=f"{type(exc).__name__}: {str(exc)[:300]}",
+            )
             return False
     return True
 
 
-def _execute(defs: dg.Definitions, job_name: str | None, instance: dg.DagsterInstance,
-             partition_key: str | None, dagster_run_id: str, tags: dict[str, str]
-             ) -> dg.ExecuteInProcessResult:
-    job = defs.resolve_job_def(job_name) if job_name else \
-        defs.resolve_implicit_global_asset_job_def()
-    return job.execute_in_process(instance=instance, partition_key=partition_key,
-                                  run_id=dagster_run_id, tags=tags, raise_on_error=False)
+def _execute(
+    defs: dg.Definitions,
+    job_name: str | None,
+    instance: dg.DagsterInstance,
+    partition_key: str | None,
+    dagster_run_id: str,
+    tags: dict[str, str],
+) -> dg.ExecuteInProcessResult:
+    job = (
+        defs.resolve_job_def(job_name) if job_name else defs.resolve_implicit_global_asset_job_def()
+    )
+    return job.execute_in_process(
+        instance=instance,
+        partition_key=partition_key,
+        run_id=dagster_run_id,
+        tags=tags,
+        raise_on_error=False,
+    )
 
 
-def _observe(defs: dg.Definitions, exp: Experiment, instance: dg.DagsterInstance,
-             result: dg.ExecuteInProcessResult, run_id: str, ledger: Ledger) -> None:
+def _observe(
+    defs: dg.Definitions,
+    exp: Experiment,
+    instance: dg.DagsterInstance,
+    result: dg.ExecuteInProcessResult,
+    run_id: str,
+    ledger: Ledger,
+) -> None:
     from mlchaos_orchestration.dagster.events import translate_run
 
-    translate_run(instance, result.run_id, run_id, ledger=ledger,
-                  gate=exp.gate or meta_value(defs, META_GATE),
-                  consumer=exp.consumer or meta_value(defs, META_CONSUMER))
+    translate_run(
+        instance,
+        result.run_id,
+        run_id,
+        ledger=ledger,
+        gate=exp.gate or meta_value(defs, META_GATE),
+        consumer=exp.consumer or meta_value(defs, META_CONSUMER),
+    )
     if not result.success:
         evaluate_alert_sensor(defs, instance, result)
 
 
-def evaluate_alert_sensor(defs: dg.Definitions, instance: dg.DagsterInstance,
-                          result: dg.ExecuteInProcessResult) -> bool:
+def evaluate_alert_sensor(
+    defs: dg.Definitions, instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult
+) -> bool:
     """Evaluate the defs' alert sensor for a failed run (what the daemon does); False if the
     Definitions have none."""
     name = meta_value(defs, META_SENSOR) or SENSOR_NAME
@@ -113,8 +179,11 @@ def evaluate_alert_sensor(defs: dg.Definitions, instance: dg.DagsterInstance,
     if sensor is None:
         return False
     context = dg.build_run_status_sensor_context(
-        sensor_name=name, dagster_event=result.get_run_failure_event(),
-        dagster_instance=instance, dagster_run=result.dagster_run).for_run_failure()
+        sensor_name=name,
+        dagster_event=result.get_run_failure_event(),
+        dagster_instance=instance,
+        dagster_run=result.dagster_run,
+    ).for_run_failure()
     sensor(context)
     return True
 

@@ -1,13 +1,13 @@
-"""The example pipeline as a plain Python :class:`~mlchaos_orchestration.pipeline.Pipeline`
+"""The example pipeline as a plain Python :class:`~mlchaos_orchestration.core.pipeline.Pipeline`
 (what ``mlchaos run`` and the demo drive without an orchestrator)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from mlchaos_orchestration.core.pipeline import Pipeline, Step
 from mlchaos_orchestration.examples import GATE_SUITE_PATH
-from mlchaos_orchestration.examples.config import ExampleConfig
-from mlchaos_orchestration.pipeline import Pipeline, Step
+from mlchaos_orchestration.examples.locations import ExampleConfig
 
 
 def build_pipeline(config: ExampleConfig | None = None, *, suite: Any = None) -> Pipeline:
@@ -20,34 +20,34 @@ def build_pipeline(config: ExampleConfig | None = None, *, suite: Any = None) ->
     gate_suite = suite if suite is not None else GATE_SUITE_PATH
 
     def ingest() -> Any:
-        from mlchaos_orchestration.examples.pipeline import ingest as read
+        from mlchaos_orchestration.examples.steps import ingest as read
 
         return read(cfg.raw_root, cfg.ds, retry_delay_s=0.05)
 
     def build_features(ingest: Any) -> Any:
-        from mlchaos_orchestration.examples.pipeline import build_features as build
+        from mlchaos_orchestration.examples.steps import build_features as build
 
         return build(ingest)
 
     def store_features(build_features: Any) -> Any:
-        from mlchaos_orchestration.examples.pipeline import read_features, write_features
+        from mlchaos_orchestration.examples.steps import read_features, write_features
 
         write_features(build_features, cfg.features_url, ds=cfg.ds)
         return read_features(cfg.features_url, ds=cfg.ds)
 
     def validate_features(store_features: Any) -> Any:
-        from mlchaos_orchestration.gx import assert_gate
+        from mlchaos_orchestration.gates.gx import assert_gate
 
         assert_gate(store_features, gate_suite)
         return store_features
 
     def train_model(validate_features: Any) -> Any:
-        from mlchaos_orchestration.examples.pipeline import train
+        from mlchaos_orchestration.examples.steps import train
 
         return train(validate_features)
 
     def register_model(train_model: Any) -> Any:
-        from mlchaos_orchestration.examples.pipeline import register_model as register
+        from mlchaos_orchestration.examples.steps import register_model as register
 
         model, metrics = train_model
         return str(register(model, metrics, cfg.model_dir))

@@ -58,18 +58,20 @@ def generate_events(ds: str | dt.date, n_rows: int, seed: int) -> pd.DataFrame:
         + np.take(_DEVICE_RISK, device)
     )
     is_fraud = (rng.random(n_rows) < 1.0 / (1.0 + np.exp(-score))).astype(np.int64)
-    return pd.DataFrame({
-        "event_id": day.toordinal() * _IDS_PER_DAY + np.arange(n_rows, dtype=np.int64),
-        "user_id": rng.integers(1, 50_000, size=n_rows, dtype=np.int64),
-        "event_ts": pd.Timestamp(day) + pd.to_timedelta(seconds, unit="s"),
-        "amount": amount,
-        "age": age,
-        "account_age_days": account_age,
-        "n_tx_24h": n_tx,
-        "country": pd.Series(np.take(COUNTRIES, country), dtype="str"),
-        "device": pd.Series(np.take(DEVICES, device), dtype="str"),
-        "is_fraud": is_fraud,
-    })
+    return pd.DataFrame(
+        {
+            "event_id": day.toordinal() * _IDS_PER_DAY + np.arange(n_rows, dtype=np.int64),
+            "user_id": rng.integers(1, 50_000, size=n_rows, dtype=np.int64),
+            "event_ts": pd.Timestamp(day) + pd.to_timedelta(seconds, unit="s"),
+            "amount": amount,
+            "age": age,
+            "account_age_days": account_age,
+            "n_tx_24h": n_tx,
+            "country": pd.Series(np.take(COUNTRIES, country), dtype="str"),
+            "device": pd.Series(np.take(DEVICES, device), dtype="str"),
+            "is_fraud": is_fraud,
+        }
+    )
 
 
 def partition_key(ds: str | dt.date, fmt: Format = "parquet") -> str:
@@ -77,8 +79,16 @@ def partition_key(ds: str | dt.date, fmt: Format = "parquet") -> str:
     return f"ds={_as_date(ds).isoformat()}/part-0.{fmt}"
 
 
-def write_partitions(root: str | Path, start_ds: str | dt.date, days: int, rows_per_day: int,
-                     seed: int, fmt: Format = "parquet", *, client: Any = None) -> list[str]:
+def write_partitions(
+    root: str | Path,
+    start_ds: str | dt.date,
+    days: int,
+    rows_per_day: int,
+    seed: int,
+    fmt: Format = "parquet",
+    *,
+    client: Any = None,
+) -> list[str]:
     """Write ``days`` daily partitions under ``root`` (a directory or ``s3://bucket/prefix``).
 
     S3 roots need ``client`` (a boto3 S3 client). Returns the written paths / URIs. The bytes are

@@ -1,4 +1,7 @@
-"""The fault catalog: ``registry()`` lists every fault; ``build_fault`` validates a spec."""
+"""Faults: ``registry()`` lists every fault (:mod:`.catalog`); ``build_fault`` validates a spec.
+
+Data faults live in :mod:`.data`, environment faults in :mod:`.environment`.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +13,20 @@ from mlchaos_orchestration.faults.base import (
     DataFaultResult,
     EnvironmentFault,
     Fault,
-    get_fault_class,
-    register,
-    registry,
 )
+from mlchaos_orchestration.faults.catalog import get_fault_class, origin, register, registry
 
 __all__ = [
-    "ApplyContext", "DataFault", "DataFaultResult", "EnvironmentFault", "Fault",
-    "build_fault", "get_fault_class", "register", "registry",
+    "ApplyContext",
+    "DataFault",
+    "DataFaultResult",
+    "EnvironmentFault",
+    "Fault",
+    "build_fault",
+    "get_fault_class",
+    "origin",
+    "register",
+    "registry",
 ]
 
 

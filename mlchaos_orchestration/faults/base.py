@@ -1,9 +1,9 @@
-"""Fault base classes and the registry. One fault = one small registered class.
+"""Fault base classes. One fault = one small class, registered in :mod:`.catalog`.
 
 A fault is a pydantic model: its fields are its validated parameters. ``name`` and ``family`` are
 class-level. Data faults transform a DataFrame (never in place) and report exactly what changed;
 environment faults change where data lives and are undone by restoring the backup the session took
-before they acted (see :mod:`mlchaos_orchestration.session`).
+before they acted (see :mod:`mlchaos_orchestration.core.session`).
 """
 
 from __future__ import annotations
@@ -13,44 +13,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mlchaos_orchestration.errors import UnknownFaultError
-
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     import pandas as pd
 
-    from mlchaos_orchestration.targets import Target
-
-_REGISTRY: dict[str, type[Fault]] = {}
-
-
-def register(cls: type[Fault]) -> type[Fault]:
-    """Class decorator: add a fault class to the registry under ``cls.name``."""
-    name = getattr(cls, "name", None)
-    if not name:
-        raise TypeError(f"{cls.__name__} has no fault name")
-    if name in _REGISTRY and _REGISTRY[name] is not cls:
-        raise TypeError(f"fault {name!r} registered twice")
-    _REGISTRY[name] = cls
-    return cls
-
-
-def registry() -> dict[str, type[Fault]]:
-    """All registered fault classes by name (built-ins are loaded on first call)."""
-    _load_builtins()
-    return dict(sorted(_REGISTRY.items()))
-
-
-def get_fault_class(name: str) -> type[Fault]:
-    """The fault class registered as ``name``; unknown names raise with a did-you-mean hint."""
-    faults = registry()
-    if not isinstance(name, str) or name not in faults:
-        raise UnknownFaultError(str(name), faults)
-    return faults[name]
-
-
-def _load_builtins() -> None:
-    from mlchaos_orchestration.faults import connector, data, outage, stale  # noqa: F401
+    from mlchaos_orchestration.core.targets import Target
 
 
 class Fault(BaseModel):

@@ -12,10 +12,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
-from mlchaos_orchestration.targets import Target
+from mlchaos_orchestration.core.targets import Target
 
 if TYPE_CHECKING:  # pragma: no cover
-    from mlchaos_orchestration.config import Settings
+    from mlchaos_orchestration.settings import Settings
 
 
 class Store(ABC):
@@ -45,7 +45,7 @@ class Store(ABC):
 
 def get_store(target: Target, settings: Settings | None = None) -> Store:
     """The store for ``target``'s kind, configured from ``settings``."""
-    from mlchaos_orchestration.config import get_settings
+    from mlchaos_orchestration.settings import get_settings
 
     settings = settings or get_settings()
     if target.kind == "local":

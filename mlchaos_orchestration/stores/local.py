@@ -16,9 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mlchaos_orchestration.core.targets import Target
 from mlchaos_orchestration.errors import RestoreError, TargetError
 from mlchaos_orchestration.stores.base import Store
-from mlchaos_orchestration.targets import Target
 
 MANIFEST = "manifest.json"
 PAYLOAD = "payload"
@@ -116,8 +116,12 @@ class LocalStore(Store):
             staging = folder / (PAYLOAD + _BACKUP_TMP + "copy")
             copy_path(path, staging)
             os.replace(staging, folder / PAYLOAD)
-        manifest = {"target": str(path), "existed": existed, "kind": kind,
-                    "files": fingerprint(folder / PAYLOAD) if existed else {}}
+        manifest = {
+            "target": str(path),
+            "existed": existed,
+            "kind": kind,
+            "files": fingerprint(folder / PAYLOAD) if existed else {},
+        }
         _write_atomic(manifest_path, json.dumps(manifest, sort_keys=True).encode())
         return self._ref(backup_id, manifest)
 
@@ -204,8 +208,13 @@ class LocalStore(Store):
         return self.backup_root / backup_id
 
     def _ref(self, backup_id: str, manifest: dict[str, Any]) -> dict[str, Any]:
-        return {"kind": "local", "backup_id": backup_id, "folder": str(self._folder(backup_id)),
-                "existed": manifest["existed"], "files": manifest["files"]}
+        return {
+            "kind": "local",
+            "backup_id": backup_id,
+            "folder": str(self._folder(backup_id)),
+            "existed": manifest["existed"],
+            "files": manifest["files"],
+        }
 
     @staticmethod
     def _expected(path: Path, ref: dict[str, Any]) -> dict[str, str]:

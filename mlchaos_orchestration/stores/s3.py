@@ -13,9 +13,9 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from mlchaos_orchestration.core.targets import Target
 from mlchaos_orchestration.errors import RestoreError, TargetError
 from mlchaos_orchestration.stores.base import Store
-from mlchaos_orchestration.targets import Target
 
 BACKUP_PREFIX = ".mlchaos-backups/"
 _DELETE_BATCH = 1000
@@ -118,9 +118,10 @@ class S3Store(Store):
         """Delete ``keys`` in batches (missing keys are fine)."""
         keys = list(keys)
         for start in range(0, len(keys), _DELETE_BATCH):
-            batch = [{"Key": k} for k in keys[start:start + _DELETE_BATCH]]
+            batch = [{"Key": k} for k in keys[start : start + _DELETE_BATCH]]
             result = self.client.delete_objects(
-                Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+                Bucket=bucket, Delete={"Objects": batch, "Quiet": True}
+            )
             if result.get("Errors"):
                 first = result["Errors"][0]
                 raise TargetError(f"s3://{bucket}/{first.get('Key')}: {first.get('Message')}")
@@ -175,7 +176,8 @@ class S3Store(Store):
         keys: list[str] = []
         try:
             pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": self.page_size})
+                Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": self.page_size}
+            )
             for page in pages:
                 keys.extend(obj["Key"] for obj in page.get("Contents", ()))
         except ClientError as exc:
@@ -195,8 +197,9 @@ class S3Store(Store):
             raise TargetError(f"s3://{bucket}/{prefix}: {_message(exc)}") from None
 
     def _copy(self, bucket: str, src_key: str, dst_key: str) -> None:
-        self.client.copy_object(Bucket=bucket, Key=dst_key,
-                                CopySource={"Bucket": bucket, "Key": src_key})
+        self.client.copy_object(
+            Bucket=bucket, Key=dst_key, CopySource={"Bucket": bucket, "Key": src_key}
+        )
 
     def _sha256(self, bucket: str, key: str) -> str:
         body = self.client.get_object(Bucket=bucket, Key=key)["Body"]

@@ -17,9 +17,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from mlchaos_orchestration.core.targets import Target
 from mlchaos_orchestration.errors import RestoreError, TargetError
 from mlchaos_orchestration.stores.base import Store
-from mlchaos_orchestration.targets import Target
 
 if TYPE_CHECKING:  # pragma: no cover
     import sqlalchemy as sa
@@ -83,6 +83,7 @@ def sql_engine(url: str) -> Iterator[Engine]:
         @sa.event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
             conn.exec_driver_sql("BEGIN")
+
     try:
         yield engine
     finally:
@@ -122,8 +123,10 @@ class _Table:
     def condition(self, tbl: sa.TableClause) -> Any:
         import sqlalchemy as sa
 
-        return sa.and_(sa.true(), *(
-            tbl.c[k].is_(None) if v is None else tbl.c[k] == v for k, v in self.where.items()))
+        return sa.and_(
+            sa.true(),
+            *(tbl.c[k].is_(None) if v is None else tbl.c[k] == v for k, v in self.where.items()),
+        )
 
     def select_all(self, columns: Sequence[str] = ()) -> sa.Select:
         import sqlalchemy as sa
@@ -138,8 +141,7 @@ class _Table:
         return self.conn.execute(sa.delete(tbl).where(self.condition(tbl))).rowcount
 
     def rename(self, old: str, new: str) -> None:
-        self.conn.exec_driver_sql(
-            f"ALTER TABLE {self.qualified(old)} RENAME TO {self._quote(new)}")
+        self.conn.exec_driver_sql(f"ALTER TABLE {self.qualified(old)} RENAME TO {self._quote(new)}")
 
     def drop(self, name: str) -> None:
         self.conn.exec_driver_sql(f"DROP TABLE IF EXISTS {self.qualified(name)}")
@@ -151,10 +153,13 @@ class _Table:
         cols = ", ".join(self._quote(check_identifier(c, "column")) for c in columns)
         overriding = " OVERRIDING SYSTEM VALUE" if self.conn.dialect.name == "postgresql" else ""
         tail = " LIMIT :limit" if limit is not None else ""
-        self.conn.execute(sa.text(
-            f"INSERT INTO {self.qualified()} ({cols}){overriding} "
-            f"SELECT {cols} FROM {self.qualified(source)}{tail}"),
-            {"limit": limit} if limit is not None else {})
+        self.conn.execute(
+            sa.text(
+                f"INSERT INTO {self.qualified()} ({cols}){overriding} "
+                f"SELECT {cols} FROM {self.qualified(source)}{tail}"
+            ),
+            {"limit": limit} if limit is not None else {},
+        )
 
 
 def _binary_as_bytes(column: Any) -> Any:
@@ -165,8 +170,21 @@ def _binary_as_bytes(column: Any) -> Any:
     return column
 
 
-_HOMOGENEOUS = frozenset({"integer", "floating", "string", "bytes", "date", "datetime", "decimal",
-                          "boolean", "time", "timedelta", "empty"})
+_HOMOGENEOUS = frozenset(
+    {
+        "integer",
+        "floating",
+        "string",
+        "bytes",
+        "date",
+        "datetime",
+        "decimal",
+        "boolean",
+        "time",
+        "timedelta",
+        "empty",
+    }
+)
 
 
 _NULLABLE_DTYPES = {"integer": "Int64", "floating": "Float64", "boolean": "boolean"}
@@ -188,7 +206,7 @@ def _prepare(column: Any) -> tuple[str, Any, Any]:
     marks = None
     base = kind
     if kind not in _HOMOGENEOUS:
-        is_null = np.equal(column.to_numpy(), None)
+        is_null = np.equal(column.to_numpy(), None)  # type: ignore[call-overload]
         base = infer_dtype(column[~is_null], skipna=False)
         if base in _HOMOGENEOUS:
             marks = pd.Series(is_null, index=column.index)
@@ -196,8 +214,9 @@ def _prepare(column: Any) -> tuple[str, Any, Any]:
             marks = column.map(lambda v: type(v).__name__)
     if base in _NULLABLE_DTYPES:
         try:
-            column = pd.Series(pd.array(column.to_numpy(), dtype=_NULLABLE_DTYPES[base]),
-                               index=column.index)
+            column = pd.Series(
+                pd.array(column.to_numpy(), dtype=_NULLABLE_DTYPES[base]), index=column.index
+            )
         except (TypeError, ValueError, OverflowError):  # e.g. integers beyond 64 bits
             pass
     return kind, column, marks
@@ -254,9 +273,15 @@ class SqlStore(Store):
                     raise TargetError(f"{target.describe()}: table does not exist")
                 t.conn.execute(t.select_all().into(bak, schema=t.schema))
             columns = t.columns(bak)
-        return {"kind": "sql", "url": target.location, "table": target.table,
-                "backup_table": bak, "stash_table": stash_table_name(backup_id),
-                "where": target.where, "columns": columns}
+        return {
+            "kind": "sql",
+            "url": target.location,
+            "table": target.table,
+            "backup_table": bak,
+            "stash_table": stash_table_name(backup_id),
+            "where": target.where,
+            "columns": columns,
+        }
 
     def restore(self, target: Target, ref: dict[str, Any]) -> None:
         with self._table(target) as t:
@@ -288,8 +313,11 @@ class SqlStore(Store):
         with self._table(target) as t:
             if not t.exists():
                 return 0
-            return int(t.conn.execute(
-                sa.select(sa.func.count()).select_from(t.select_all().subquery())).scalar_one())
+            return int(
+                t.conn.execute(
+                    sa.select(sa.func.count()).select_from(t.select_all().subquery())
+                ).scalar_one()
+            )
 
     def stash(self, target: Target, backup_id: str) -> str:
         """Rename the table away (``missing``); restore renames it back. Idempotent."""

@@ -5,17 +5,18 @@ Only the standard library is imported here (psycopg2 is imported when a database
 
 from __future__ import annotations
 
+from mlchaos_orchestration.suite.receiver import ReceivedRequest, WebhookReceiver
 from mlchaos_orchestration.testing.servers import (
     MotoS3Server,
     PostgresServer,
-    ReceivedRequest,
     ServerStartError,
-    WebhookReceiver,
     find_postgres_bin,
     free_port,
 )
 
 __all__ = [
+    "ReceivedRequest",
+    "WebhookReceiver",
     "MotoS3Server",
     "PostgresServer",
     "ReceivedRequest",

@@ -21,8 +21,14 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 DS = "2026-11-20"
-_CLEARED = ("MLCHAOS_ALLOWED_TARGETS", "MLCHAOS_ENVIRONMENT", "MLCHAOS_ALLOW_PRODUCTION",
-            "MLCHAOS_EXPERIMENTS_FILE", "MLCHAOS_S3_ENDPOINT_URL", "MLCHAOS_DS")
+_CLEARED = (
+    "MLCHAOS_ALLOWED_TARGETS",
+    "MLCHAOS_ENVIRONMENT",
+    "MLCHAOS_ALLOW_PRODUCTION",
+    "MLCHAOS_EXPERIMENTS_FILE",
+    "MLCHAOS_S3_ENDPOINT_URL",
+    "MLCHAOS_DS",
+)
 
 
 @pytest.fixture(scope="session")
@@ -34,16 +40,21 @@ def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     for src in [*(REPO / "dags").iterdir(), *(REPO / "tests/airflow/dags").glob("*.py")]:
         if src.suffix in (".py", ".yaml"):
             shutil.copy(src, dags / src.name)
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AIRFLOW", "MLCHAOS_")) and k not in _CLEARED}
-    env.update({
-        "AIRFLOW_HOME": str(root / "home"),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        "NO_PROXY": "127.0.0.1,localhost",
-        "no_proxy": "127.0.0.1,localhost",
-    })
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AIRFLOW", "MLCHAOS_")) and k not in _CLEARED
+    }
+    env.update(
+        {
+            "AIRFLOW_HOME": str(root / "home"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+            "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost",
+        }
+    )
     airflow = str(Path(sys.executable).with_name("airflow"))
     start = time.monotonic()
     subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
@@ -60,58 +71,69 @@ class Scenario:
     config: Any
     baseline: dict[str, Any] = field(default_factory=dict)
 
-    def run(self, dag_id: str, conf: dict[str, Any] | None = None,
-            logical_date: str | None = DS) -> dict[str, Any]:
+    def run(
+        self, dag_id: str, conf: dict[str, Any] | None = None, logical_date: str | None = DS
+    ) -> dict[str, Any]:
         from mlchaos_orchestration.airflow.dagtest import run_in_subprocess
 
         return run_in_subprocess(dag_id, self.env, conf, logical_date)
 
     def ledger(self) -> Any:
-        from mlchaos_orchestration.ledger import Ledger
+        from mlchaos_orchestration.core.ledger import Ledger
 
         return Ledger(self.env["MLCHAOS_LEDGER_URL"])
 
     def verdict(self, outcome: dict[str, Any], experiment: str) -> dict[str, Any]:
-        from mlchaos_orchestration.control import run_id_for
+        from mlchaos_orchestration.core.control import run_id_for
 
         run = self.ledger().get_run(run_id_for(outcome["run_id"], experiment))
         assert run is not None, f"no ledger run for {experiment}"
         return run["verdict_detail"]
 
     def events(self, outcome: dict[str, Any], experiment: str) -> list[Any]:
-        from mlchaos_orchestration.control import run_id_for
+        from mlchaos_orchestration.core.control import run_id_for
 
         return self.ledger().events(run_id_for(outcome["run_id"], experiment))
 
     def checksums(self) -> dict[str, Any]:
         """Checksums of the raw events dir and of the run date's features partition."""
+        from mlchaos_orchestration.core.targets import Target
         from mlchaos_orchestration.stores.base import get_store
-        from mlchaos_orchestration.targets import Target
 
         raw = Target.parse(self.config.raw_root)
-        table = Target.parse({"url": self.config.features_url, "table": "features",
-                              "where": {"ds": DS}})
+        table = Target.parse(
+            {"url": self.config.features_url, "table": "features", "where": {"ds": DS}}
+        )
         return {"raw": get_store(raw).checksum(raw), "features": get_store(table).checksum(table)}
 
 
 @pytest.fixture
-def scenario(airflow_env: dict[str, str], tmp_path: Path, webhook: Any,
-             monkeypatch: pytest.MonkeyPatch) -> Scenario:
+def scenario(
+    airflow_env: dict[str, str], tmp_path: Path, webhook: Any, monkeypatch: pytest.MonkeyPatch
+) -> Scenario:
     """Example data (5 daily partitions, the run date's features partition built once) plus the
     env pointing the DAG at it and alerts at the ``webhook`` receiver."""
-    from mlchaos_orchestration.examples.config import ExampleConfig, prepare
-    from mlchaos_orchestration.examples.pipeline import build_features, ingest, write_features
+    from mlchaos_orchestration.examples.locations import ExampleConfig, prepare
+    from mlchaos_orchestration.examples.steps import build_features, ingest, write_features
 
     home = tmp_path / "mlchaos"
     home.mkdir()
-    cfg = ExampleConfig(raw_root=str(home / "raw" / "events"),
-                        features_url=f"sqlite:///{home / 'features.db'}",
-                        model_dir=str(home / "models"), ds=DS)
+    cfg = ExampleConfig(
+        raw_root=str(home / "raw" / "events"),
+        features_url=f"sqlite:///{home / 'features.db'}",
+        model_dir=str(home / "models"),
+        ds=DS,
+    )
     prepare(cfg)
     write_features(build_features(ingest(cfg.raw_root, DS)), cfg.features_url, ds=DS)
-    env = {**airflow_env, **{k: v for k, v in cfg.export().items() if k != "MLCHAOS_DS"},
-           "MLCHAOS_HOME": str(home), "MLCHAOS_LEDGER_URL": f"sqlite:///{home / 'ledger.db'}",
-           "MLCHAOS_ALERT_WEBHOOK_URL": webhook.url, "MLCHAOS_ALLOWED_TARGETS": str(tmp_path)}
+    env = {
+        **airflow_env,
+        **{k: v for k, v in cfg.export().items() if k != "MLCHAOS_DS"},
+        "MLCHAOS_HOME": str(home),
+        "MLCHAOS_LEDGER_URL": f"sqlite:///{home / 'ledger.db'}",
+        "MLCHAOS_ALERT_WEBHOOK_URL": webhook.url,
+        "MLCHAOS_ALLOWED_TARGETS": str(tmp_path),
+    }
     for key in ("MLCHAOS_HOME", "MLCHAOS_LEDGER_URL"):
         monkeypatch.setenv(key, env[key])
     sc = Scenario(env=env, home=home, config=cfg)
@@ -122,6 +144,7 @@ def scenario(airflow_env: dict[str, str], tmp_path: Path, webhook: Any,
 @pytest.fixture
 def task_states() -> Callable[[dict[str, Any]], dict[str, str]]:
     """Task states of a run outcome without the mlchaos group."""
+
     def states(outcome: dict[str, Any]) -> dict[str, str]:
         return {k: v for k, v in outcome["tasks"].items() if not k.startswith("mlchaos.")}
 

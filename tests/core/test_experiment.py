@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from mlchaos_orchestration.core.experiment import load_experiments, parse_experiment
 from mlchaos_orchestration.errors import SpecError
-from mlchaos_orchestration.experiment import load_experiments, parse_experiment
 
 GOOD = """
 version: 1
@@ -60,8 +60,11 @@ experiments:
         load_experiments(text)
     problems = err.value.problems
     assert "experiments[2].faults[0].fraction: must be <= 1" in problems
-    assert any(p.startswith("experiments[2].faults[1].fault: unknown fault 'nullz'")
-               and "did you mean 'nulls'" in p for p in problems)
+    assert any(
+        p.startswith("experiments[2].faults[1].fault: unknown fault 'nullz'")
+        and "did you mean 'nulls'" in p
+        for p in problems
+    )
     assert any(p.startswith("experiments[2].faults[2].kk: unknown field") for p in problems)
     assert "experiments[2].seed: must be >= 0" in problems
     assert len(problems) == 4
@@ -74,16 +77,21 @@ def test_invalid_yaml_is_one_line_with_position() -> None:
     assert err.value.problems[0].startswith("invalid YAML: line")
 
 
-@pytest.mark.parametrize("raw, needle", [
-    ("[]", "top level: must be a mapping"),
-    ("experiments: []", "experiments: must be a non-empty list"),
-    ("experiments: [{name: 'bad name!', control: true}]", "experiments[0].name"),
-    ("experiments: [{name: a}]", "needs at least one fault"),
-    ("experimentz: []", "did you mean 'experiments'"),
-    ("experiments: [{name: a, control: true}, {name: a, control: true}]", "duplicate name 'a'"),
-    ("experiments: [{name: a, faults: [{fault: nulls, columns: [x], fraction: .nan}]}]",
-     "experiments[0].faults[0].fraction"),
-])
+@pytest.mark.parametrize(
+    "raw, needle",
+    [
+        ("[]", "top level: must be a mapping"),
+        ("experiments: []", "experiments: must be a non-empty list"),
+        ("experiments: [{name: 'bad name!', control: true}]", "experiments[0].name"),
+        ("experiments: [{name: a}]", "needs at least one fault"),
+        ("experimentz: []", "did you mean 'experiments'"),
+        ("experiments: [{name: a, control: true}, {name: a, control: true}]", "duplicate name 'a'"),
+        (
+            "experiments: [{name: a, faults: [{fault: nulls, columns: [x], fraction: .nan}]}]",
+            "experiments[0].faults[0].fraction",
+        ),
+    ],
+)
 def test_bad_specs_are_refused(raw: str, needle: str) -> None:
     with pytest.raises(SpecError) as err:
         load_experiments(raw)

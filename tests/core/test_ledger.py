@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from mlchaos_orchestration.core.ledger import MIGRATIONS, Ledger
+from mlchaos_orchestration.core.targets import Target
 from mlchaos_orchestration.errors import LeaseConflictError
-from mlchaos_orchestration.ledger import MIGRATIONS, Ledger
-from mlchaos_orchestration.targets import Target
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -63,8 +63,14 @@ def test_sql_targets_overlap_per_partition(monkeypatch: pytest.MonkeyPatch) -> N
 def test_hooks_of_active_unexpired_leases_only(ledger: Ledger) -> None:
     run = ledger.start_run("exp")
     t = Target.parse({"url": "sqlite:///x.db", "table": "t"})
-    lease = ledger.acquire_lease(run_id=run, fault="connector_failure", targets=[t], spec={},
-                                 ttl_s=60, hook={"kind": "sql_failure"})
+    lease = ledger.acquire_lease(
+        run_id=run,
+        fault="connector_failure",
+        targets=[t],
+        spec={},
+        ttl_s=60,
+        hook={"kind": "sql_failure"},
+    )
     assert ledger.active_hooks() == []  # not active until its backups are done
     ledger.set_lease_state(lease.id, "active")
     assert ledger.active_hooks() == [(lease.id, {"kind": "sql_failure"})]
@@ -75,10 +81,19 @@ def test_many_processes_migrating_a_fresh_postgres_ledger_at_once(pg_url: str) -
     import subprocess
     import sys
 
-    code = ("import sys; from mlchaos_orchestration.ledger import Ledger;"
-            "print(Ledger(sys.argv[1]).schema_version())")
-    procs = [subprocess.Popen([sys.executable, "-c", code, pg_url], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(8)]
+    code = (
+        "import sys; from mlchaos_orchestration.core.ledger import Ledger;"
+        "print(Ledger(sys.argv[1]).schema_version())"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, pg_url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(8)
+    ]
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0] * 8, [o[1][-300:] for o in outs]
     assert {o[0].strip() for o in outs} == {str(max(v for v, _ in MIGRATIONS))}
@@ -89,11 +104,20 @@ def test_many_processes_migrating_a_fresh_sqlite_ledger_at_once(tmp_path: Path) 
     import sys
 
     url = f"sqlite:///{tmp_path / 'race.db'}"
-    code = ("import sys; from mlchaos_orchestration.ledger import Ledger;"
-            "print(Ledger(sys.argv[1]).schema_version())")
+    code = (
+        "import sys; from mlchaos_orchestration.core.ledger import Ledger;"
+        "print(Ledger(sys.argv[1]).schema_version())"
+    )
     for _ in range(3):
         (tmp_path / "race.db").unlink(missing_ok=True)
-        procs = [subprocess.Popen([sys.executable, "-c", code, url], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True) for _ in range(8)]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", code, url],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(8)
+        ]
         outs = [p.communicate(timeout=120) for p in procs]
         assert [p.returncode for p in procs] == [0] * 8, [o[1][-300:] for o in outs]

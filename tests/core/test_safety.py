@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from mlchaos_orchestration.config import get_settings
+from mlchaos_orchestration.core.safety import SafetySpec, check_environment, check_targets
+from mlchaos_orchestration.core.targets import Target
 from mlchaos_orchestration.errors import SafetyError
-from mlchaos_orchestration.safety import SafetySpec, check_environment, check_targets
-from mlchaos_orchestration.targets import Target
+from mlchaos_orchestration.settings import get_settings
 
 
 def test_local_allowlist_symlink_and_dotdot(tmp_path: Path) -> None:
@@ -21,8 +21,13 @@ def test_local_allowlist_symlink_and_dotdot(tmp_path: Path) -> None:
     os.symlink(outside, root / "link")
     allow = [str(root)]
     check_targets([Target.parse(str(root / "a"))], allow)
-    for bad in (str(outside), str(root / "link"), str(root / "link" / "x"),
-                str(root) + "/../outside", str(tmp_path / "allowed2")):
+    for bad in (
+        str(outside),
+        str(root / "link"),
+        str(root / "link" / "x"),
+        str(root) + "/../outside",
+        str(tmp_path / "allowed2"),
+    ):
         with pytest.raises(SafetyError):
             check_targets([Target(kind="local", location=bad)], allow)
 
@@ -52,8 +57,13 @@ def test_production_needs_both_opt_ins() -> None:
         check_environment(prod, SafetySpec())
     with pytest.raises(SafetyError):
         check_environment(prod, SafetySpec(allow_production=True))
-    opted = get_settings({"MLCHAOS_ENVIRONMENT": "production", "MLCHAOS_ALLOW_PRODUCTION": "1",
-                          "MLCHAOS_HOME": "/tmp"})
+    opted = get_settings(
+        {
+            "MLCHAOS_ENVIRONMENT": "production",
+            "MLCHAOS_ALLOW_PRODUCTION": "1",
+            "MLCHAOS_HOME": "/tmp",
+        }
+    )
     check_environment(opted, SafetySpec(allow_production=True))
     dev = get_settings({"MLCHAOS_HOME": "/tmp"})
     with pytest.raises(SafetyError):

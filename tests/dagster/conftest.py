@@ -24,14 +24,19 @@ def features_url(request: pytest.FixtureRequest, mlchaos_home: Path) -> str:
 
 
 @pytest.fixture
-def example_env(mlchaos_home: Path, features_url: str, webhook: Any,
-                monkeypatch: pytest.MonkeyPatch) -> Any:
+def example_env(
+    mlchaos_home: Path, features_url: str, webhook: Any, monkeypatch: pytest.MonkeyPatch
+) -> Any:
     """Five days of seeded raw events, the features DB, model dir; env vars set."""
-    from mlchaos_orchestration.examples.config import ExampleConfig, prepare
+    from mlchaos_orchestration.examples.locations import ExampleConfig, prepare
 
     base = mlchaos_home / "example"
-    config = ExampleConfig(raw_root=str(base / "raw" / "events"), features_url=features_url,
-                           model_dir=str(base / "models"), ds=DS)
+    config = ExampleConfig(
+        raw_root=str(base / "raw" / "events"),
+        features_url=features_url,
+        model_dir=str(base / "models"),
+        ds=DS,
+    )
     prepare(config, rows_per_day=1500)
     for key, value in config.export().items():
         monkeypatch.setenv(key, value)
@@ -53,7 +58,7 @@ def instance(tmp_path: Path) -> Iterator[Any]:
 @pytest.fixture
 def chaos_defs(example_env: Any) -> Any:
     """The example Definitions wrapped by with_chaos."""
-    from dagster_defs.definitions import chaos_pipeline_defs
+    from mlchaos_orchestration.examples.definitions import chaos_pipeline_defs
 
     return chaos_pipeline_defs()
 
@@ -61,7 +66,7 @@ def chaos_defs(example_env: Any) -> Any:
 @pytest.fixture
 def matrix(example_env: Any) -> Any:
     """The example experiment matrix (loaded after the env vars are set)."""
-    from dagster_defs.definitions import EXPERIMENTS_FILE
-    from mlchaos_orchestration.experiment import load_experiments
+    from mlchaos_orchestration.core.experiment import load_experiments
+    from mlchaos_orchestration.examples.definitions import EXPERIMENTS_FILE
 
     return load_experiments(EXPERIMENTS_FILE)

@@ -31,14 +31,19 @@ from mlchaos_orchestration.testing.servers import _Guardian, free_port
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 UI_TIMEOUT_MS = 60_000
 UI_PLUGIN = '''"""Test-only: expose the Resilience app unless MlchaosPlugin already does."""
 from airflow.plugins_manager import AirflowPlugin
 
 import mlchaos_orchestration.airflow.plugin as project_plugin  # a module: not re-registered
-from mlchaos_orchestration.airflow_ui import resilience_app, resilience_view
+from mlchaos_orchestration.airflow.ui import resilience_app, resilience_view
 
 
 class MlchaosUiTestPlugin(AirflowPlugin):
@@ -79,33 +84,58 @@ class AirflowStack:
     def start(self, timeout_s: float = 170.0) -> None:
         """``airflow db migrate``, then the three components; wait until they are healthy."""
         t0 = time.monotonic()
-        migrate = subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=self.env,
-                                 capture_output=True, text=True, timeout=timeout_s)
+        migrate = subprocess.run(
+            [str(BIN / "airflow"), "db", "migrate"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+        )
         if migrate.returncode != 0:
             raise RuntimeError(f"airflow db migrate failed:\n{migrate.stderr[-3000:]}")
         self.timings["migrate_s"] = time.monotonic() - t0
         with sqlite3.connect(self.home / "airflow.db") as db:  # persistent in the file
             db.execute("PRAGMA journal_mode=WAL")
         commands = {
-            "api-server": ["api-server", "--host", "127.0.0.1", "--port", str(self.port),
-                           "--workers", "1"],
+            "api-server": [
+                "api-server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                "1",
+            ],
             "scheduler": ["scheduler"],
             "dag-processor": ["dag-processor"],
         }
         pgid = 0
         for name, args in commands.items():
             log = open(self.root / f"{name}.log", "wb")  # noqa: SIM115 - owned by the process
-            proc = subprocess.Popen([str(BIN / "airflow"), *args], env=self.env, stdout=log,
-                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    process_group=pgid)
+            proc = subprocess.Popen(
+                [str(BIN / "airflow"), *args],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                process_group=pgid,
+            )
             log.close()
             pgid = pgid or proc.pid
             self.procs.append(proc)
             if self._guardian is None:
-                self._guardian = _Guardian({"commands": [[
-                    "/bin/sh", "-c",
-                    f"kill -TERM -{pgid} 2>/dev/null && {{ sleep 5; kill -KILL -{pgid}; }}; true",
-                ]]})
+                self._guardian = _Guardian(
+                    {
+                        "commands": [
+                            [
+                                "/bin/sh",
+                                "-c",
+                                f"kill -TERM -{pgid} 2>/dev/null"
+                                f" && {{ sleep 5; kill -KILL -{pgid}; }}; true",
+                            ]
+                        ]
+                    }
+                )
         self.wait_healthy(timeout_s - (time.monotonic() - t0), listening_only=True)
         self.warm_execution_api()  # while the scheduler and the dag processor boot
         self.wait_healthy(timeout_s - (time.monotonic() - t0))
@@ -134,8 +164,10 @@ class AirflowStack:
                 try:
                     body = http.get(f"{self.base_url}/api/v2/monitor/health").json()
                     last = body
-                    if listening_only or all((body.get(k) or {}).get("status") == "healthy"
-                           for k in ("metadatabase", "scheduler", "dag_processor")):
+                    if listening_only or all(
+                        (body.get(k) or {}).get("status") == "healthy"
+                        for k in ("metadatabase", "scheduler", "dag_processor")
+                    ):
                         return
                 except Exception as exc:  # noqa: BLE001 - not listening yet
                     last = exc
@@ -180,16 +212,17 @@ class AirflowStack:
 
     # ------------------------------------------------------------------ REST
     def admin_password(self) -> str:
-        data = json.loads((self.home / "simple_auth_manager_passwords.json.generated")
-                          .read_text())
+        data = json.loads((self.home / "simple_auth_manager_passwords.json.generated").read_text())
         return str(data["admin"])
 
     def token(self) -> str:
         """A JWT from ``POST /auth/token`` for the generated admin user."""
         if self._token is None:
             with _http() as http:
-                resp = http.post(f"{self.base_url}/auth/token",
-                                 json={"username": "admin", "password": self.admin_password()})
+                resp = http.post(
+                    f"{self.base_url}/auth/token",
+                    json={"username": "admin", "password": self.admin_password()},
+                )
                 resp.raise_for_status()
                 self._token = resp.json()["access_token"]
         return self._token
@@ -197,8 +230,12 @@ class AirflowStack:
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
         """An authenticated REST call; returns the httpx response."""
         with _http() as http:
-            return http.request(method, f"{self.base_url}{path}",
-                                headers={"Authorization": f"Bearer {self.token()}"}, **kwargs)
+            return http.request(
+                method,
+                f"{self.base_url}{path}",
+                headers={"Authorization": f"Bearer {self.token()}"},
+                **kwargs,
+            )
 
     def wait_dag(self, dag_id: str, timeout_s: float = 60.0) -> dict[str, Any]:
         """Wait until the dag processor has serialized ``dag_id``; return its details."""
@@ -210,8 +247,10 @@ class AirflowStack:
                 return resp.json()
             time.sleep(1)
         errors = self.api("GET", "/api/v2/importErrors").text[-3000:]
-        raise TimeoutError(f"DAG {dag_id} not loaded after {timeout_s:.0f}s; import errors: "
-                           f"{errors}\n{self.logs()}")
+        raise TimeoutError(
+            f"DAG {dag_id} not loaded after {timeout_s:.0f}s; import errors: "
+            f"{errors}\n{self.logs()}"
+        )
 
     def wait_first_run(self, dag_id: str, timeout_s: float = 30.0) -> str:
         """The run id of the first run of ``dag_id`` once it exists."""
@@ -233,8 +272,10 @@ class AirflowStack:
             if run.get("state") in ("success", "failed"):
                 return run
             time.sleep(1)
-        raise TimeoutError(f"{dag_id} run {run_id} not finished after {timeout_s:.0f}s: "
-                           f"{run.get('state')}\n{self.logs()}")
+        raise TimeoutError(
+            f"{dag_id} run {run_id} not finished after {timeout_s:.0f}s: "
+            f"{run.get('state')}\n{self.logs()}"
+        )
 
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
         resp = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances")
@@ -246,12 +287,15 @@ def _example_data(home: Path) -> dict[str, str]:
     the MLCHAOS_* env that points the DAGs at them."""
     import datetime as dt
 
-    from mlchaos_orchestration.examples.config import ExampleConfig, prepare
+    from mlchaos_orchestration.examples.locations import ExampleConfig, prepare
 
     tomorrow = dt.datetime.now(dt.timezone.utc).date() + dt.timedelta(days=1)
-    cfg = ExampleConfig(raw_root=str(home / "raw" / "events"),
-                        features_url=f"sqlite:///{home / 'features.db'}",
-                        model_dir=str(home / "models"), ds=tomorrow.isoformat())
+    cfg = ExampleConfig(
+        raw_root=str(home / "raw" / "events"),
+        features_url=f"sqlite:///{home / 'features.db'}",
+        model_dir=str(home / "models"),
+        ds=tomorrow.isoformat(),
+    )
     prepare(cfg, days=6)
     return {k: v for k, v in cfg.export().items() if k != "MLCHAOS_DS"}
 
@@ -265,36 +309,39 @@ def make_stack(root: Path, webhook_url: str) -> AirflowStack:
     (home / "plugins" / "mlchaos_ui_test_plugin.py").write_text(UI_PLUGIN)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "MLCHAOS_"))}
-    env.update({
-        "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(home / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "AIRFLOW__CORE__PARALLELISM": "4",
-        # every DAG active, but only runs someone triggers (no scheduled runs competing)
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
-        "AIRFLOW__API__BASE_URL": f"http://localhost:{port}",
-        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        "NO_PROXY": "127.0.0.1,localhost",
-        "no_proxy": "127.0.0.1,localhost",
-        "MLCHAOS_HOME": str(mlchaos_home),
-        "MLCHAOS_LEDGER_URL": f"sqlite:///{mlchaos_home / 'ledger.db'}",
-        "MLCHAOS_REPORTS_DIR": str(reports),
-        "MLCHAOS_ALERT_WEBHOOK_URL": webhook_url,
-        "MLCHAOS_ALLOWED_TARGETS": str(root),
-    })
+    env.update(
+        {
+            "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(home / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            # every DAG active, but only runs someone triggers (no scheduled runs competing)
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
+            "AIRFLOW__API__BASE_URL": f"http://localhost:{port}",
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost",
+            "MLCHAOS_HOME": str(mlchaos_home),
+            "MLCHAOS_LEDGER_URL": f"sqlite:///{mlchaos_home / 'ledger.db'}",
+            "MLCHAOS_REPORTS_DIR": str(reports),
+            "MLCHAOS_ALERT_WEBHOOK_URL": webhook_url,
+            "MLCHAOS_ALLOWED_TARGETS": str(root),
+        }
+    )
     env.update(_example_data(mlchaos_home))
     return AirflowStack(root=root, port=port, env=env)
 
 
 @pytest.fixture(scope="module")
-def airflow_stack(tmp_path_factory: pytest.TempPathFactory, webhook_module: Any
-                  ) -> Iterator[AirflowStack]:
+def airflow_stack(
+    tmp_path_factory: pytest.TempPathFactory, webhook_module: Any
+) -> Iterator[AirflowStack]:
     """A running Airflow (see :func:`make_stack`), stopped with all its processes at the end."""
     stack = make_stack(tmp_path_factory.mktemp("airflow_e2e"), webhook_module.url)
     t0 = time.monotonic()
@@ -321,8 +368,9 @@ def webhook_module() -> Iterator[Any]:
 def ensure_chromium() -> Path:
     """Debian's chromium, installed through the project's bootstrap if missing."""
     if not CHROMIUM.exists():
-        subprocess.run([str(REPO / "scripts" / "bootstrap.sh"), "--with-browser"], check=True,
-                       timeout=600)
+        subprocess.run(
+            [str(REPO / "scripts" / "bootstrap.sh"), "--with-browser"], check=True, timeout=600
+        )
     assert CHROMIUM.exists(), "chromium missing after scripts/bootstrap.sh --with-browser"
     return CHROMIUM
 

@@ -9,11 +9,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlchaos_orchestration.demo import EXPERIMENTS_PATH
-from mlchaos_orchestration.suite import run_suite
+from mlchaos_orchestration.suite.demo import EXPERIMENTS_PATH
+from mlchaos_orchestration.suite.run import run_suite
 
-SUBSET = ("control", "outage-missing", "outage-empty", "stale-replay", "connector-failure",
-          "nulls-amount", "duplicates")
+SUBSET = (
+    "control",
+    "outage-missing",
+    "outage-empty",
+    "stale-replay",
+    "connector-failure",
+    "nulls-amount",
+    "duplicates",
+)
 
 
 @pytest.mark.e2e
@@ -24,16 +31,16 @@ def test_airflow_and_dagster_agree(mlchaos_home: Path, tmp_path: Path) -> None:
     matrix = tmp_path / "matrix.yaml"
     matrix.write_text(yaml.safe_dump(spec, sort_keys=False))
 
-    result = run_suite(matrix, orchestrators=["airflow", "dagster"],
-                       reports_dir=tmp_path / "reports")
+    result = run_suite(
+        matrix, orchestrators=["airflow", "dagster"], reports_dir=tmp_path / "reports"
+    )
     runs = result.journal["runs"]
     by = {(r["orchestrator"], r["experiment"]): r for r in runs}
     assert len(by) == 2 * len(SUBSET), sorted(by)
     expected = {e["name"]: e.get("expect") for e in spec["experiments"]}
     for name in SUBSET:
         airflow, dagster = by[("airflow", name)], by[("dagster", name)]
-        assert airflow["verdict"] == dagster["verdict"] == expected[name], (name, airflow,
-                                                                           dagster)
+        assert airflow["verdict"] == dagster["verdict"] == expected[name], (name, airflow, dagster)
         for run in (airflow, dagster):
             assert run["restore_proof"]["all_identical"], run["restore_proof"]
             if run["verdict"] == "caught":

@@ -19,9 +19,9 @@ from typing import Any
 import httpx
 import pytest
 
-from mlchaos_orchestration.airflow_ui import resilience_view
-from mlchaos_orchestration.control import run_id_for
-from mlchaos_orchestration.ledger import Ledger
+from mlchaos_orchestration.airflow.ui import resilience_view
+from mlchaos_orchestration.core.control import run_id_for
+from mlchaos_orchestration.core.ledger import Ledger
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -62,7 +62,8 @@ def trigger_outage_from_form(page: Any) -> None:
 
 
 def test_ui_trigger_records_verdict_and_resilience_view_shows_it(
-        airflow_stack: Any, webhook_module: Any, page: Any) -> None:
+    airflow_stack: Any, webhook_module: Any, page: Any
+) -> None:
     stack = airflow_stack
     timings = stack.timings  # printed when the stack stops
     start = time.monotonic()

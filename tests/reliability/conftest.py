@@ -1,5 +1,6 @@
 """Fixtures shared by the reliability tests: a CLI runner, a one-line-error check, a tiny
-pipeline importable by CLI subprocesses. Fingerprints come from mlchaos_orchestration.torture
+pipeline importable by CLI subprocesses. Fingerprints come from
+mlchaos_orchestration.testing.torture
 (sha256 per file/object, server-side row md5 per table), independent of the stores under test."""
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from mlchaos_orchestration.torture import AWS_TEST_ENV
+from mlchaos_orchestration.testing.torture import AWS_TEST_ENV
 
 CliRunner = Callable[..., subprocess.CompletedProcess[str]]
 
-PIPELINE_MODULE = '''
-from mlchaos_orchestration.pipeline import Pipeline, Step
+PIPELINE_MODULE = """
+from mlchaos_orchestration.core.pipeline import Pipeline, Step
 
 def read():
     return 1
@@ -30,15 +31,21 @@ def train(gate):
 
 pipeline = Pipeline("tiny", [Step("read", read), Step("gate", gate, ("read",)),
                              Step("train", train, ("gate",))], gate="gate", consumer="train")
-'''
+"""
 
 
-def _run_cli(*args: str, env: dict[str, str] | None = None,
-             timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def _run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     full = {**os.environ, **AWS_TEST_ENV, **(env or {})}
     full.pop("MLCHAOS_DEBUG", None)
-    return subprocess.run([sys.executable, "-m", "mlchaos_orchestration.cli", *args], env=full,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "mlchaos_orchestration.cli", *args],
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def _assert_one_line_error(done: subprocess.CompletedProcess[str], needle: str = "") -> None:
@@ -68,5 +75,6 @@ def tiny_pipeline(tmp_path: Path) -> dict[str, str]:
     folder = tmp_path / "pipemod"
     folder.mkdir()
     (folder / "tinypipe.py").write_text(PIPELINE_MODULE)
-    return {"PYTHONPATH": os.pathsep.join(filter(None, [str(folder),
-                                                        os.environ.get("PYTHONPATH")]))}
+    return {
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")]))
+    }

@@ -17,12 +17,18 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from mlchaos_orchestration.config import get_settings
-from mlchaos_orchestration.faults.base import ApplyContext, get_fault_class
-from mlchaos_orchestration.ledger import Ledger
-from mlchaos_orchestration.safety import SafetySpec
-from mlchaos_orchestration.session import abort, apply_fault, recover
-from mlchaos_orchestration.torture import ChildProcess, local_snapshot, pg_snapshot, s3_snapshot
+from mlchaos_orchestration.core.ledger import Ledger
+from mlchaos_orchestration.core.safety import SafetySpec
+from mlchaos_orchestration.core.session import abort, apply_fault, recover
+from mlchaos_orchestration.faults.base import ApplyContext
+from mlchaos_orchestration.faults.catalog import get_fault_class
+from mlchaos_orchestration.settings import get_settings
+from mlchaos_orchestration.testing.torture import (
+    ChildProcess,
+    local_snapshot,
+    pg_snapshot,
+    s3_snapshot,
+)
 
 CSV = b"id,amount\n" + b"".join(b"%d,%d.5\n" % (i, i) for i in range(300))
 #: the promise is 2 s; MLCHAOS_TIMING_SLACK scales it on a machine known to be overloaded
@@ -30,8 +36,15 @@ ABORT_BUDGET_S = 2.0 * float(os.environ.get("MLCHAOS_TIMING_SLACK", "1"))
 
 
 @pytest.fixture
-def world(tmp_path: Path, pg_url: str, pg_server: Any, s3_client: Any, s3_bucket: str,
-          mlchaos_home: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+def world(
+    tmp_path: Path,
+    pg_url: str,
+    pg_server: Any,
+    s3_client: Any,
+    s3_bucket: str,
+    mlchaos_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> dict[str, Any]:
     """A local dir, an S3 prefix, a PostgreSQL table and a second database (for connector
     faults, which lease a whole database), all allowlisted; SQLite ledger."""
     other_db = pg_server.create_database()
@@ -44,21 +57,40 @@ def world(tmp_path: Path, pg_url: str, pg_server: Any, s3_client: Any, s3_bucket
     engine = sa.create_engine(pg_url, poolclass=sa.pool.NullPool)
     with engine.begin() as conn:
         conn.execute(sa.text("CREATE TABLE features (id int, amount float8, label text)"))
-        conn.execute(sa.text("INSERT INTO features SELECT i, i * 0.5, 'l' || i "
-                             "FROM generate_series(1, 500) i"))
+        conn.execute(
+            sa.text(
+                "INSERT INTO features SELECT i, i * 0.5, 'l' || i FROM generate_series(1, 500) i"
+            )
+        )
     engine.dispose()
-    monkeypatch.setenv("MLCHAOS_ALLOWED_TARGETS",
-                       f"{data},s3://{s3_bucket}/events/,{pg_url}#*,{other_db}#*")
-    env = {k: os.environ[k] for k in ("MLCHAOS_HOME", "MLCHAOS_LEDGER_URL",
-                                      "MLCHAOS_ALLOWED_TARGETS", "MLCHAOS_S3_ENDPOINT_URL")}
-    return {"data": data, "bucket": s3_bucket, "client": s3_client, "pg_url": pg_url,
-            "other_db": other_db, "env": env}
+    monkeypatch.setenv(
+        "MLCHAOS_ALLOWED_TARGETS", f"{data},s3://{s3_bucket}/events/,{pg_url}#*,{other_db}#*"
+    )
+    env = {
+        k: os.environ[k]
+        for k in (
+            "MLCHAOS_HOME",
+            "MLCHAOS_LEDGER_URL",
+            "MLCHAOS_ALLOWED_TARGETS",
+            "MLCHAOS_S3_ENDPOINT_URL",
+        )
+    }
+    return {
+        "data": data,
+        "bucket": s3_bucket,
+        "client": s3_client,
+        "pg_url": pg_url,
+        "other_db": other_db,
+        "env": env,
+    }
 
 
 def _snapshot(world: dict[str, Any]) -> dict[str, Any]:
-    return {"files": local_snapshot(world["data"]),
-            "s3": s3_snapshot(world["client"], world["bucket"]),
-            "pg": pg_snapshot(world["pg_url"], frozenset())}
+    return {
+        "files": local_snapshot(world["data"]),
+        "s3": s3_snapshot(world["client"], world["bucket"]),
+        "pg": pg_snapshot(world["pg_url"], frozenset()),
+    }
 
 
 @pytest.fixture
@@ -71,10 +103,16 @@ def children() -> Iterator[list[ChildProcess]]:
         child.kill()
 
 
-def _apply_in_child(world: dict[str, Any], children: list[ChildProcess], fault: dict[str, Any],
-                    run_id: str, ttl_s: float = 600.0) -> ChildProcess:
-    child = ChildProcess({"fault": fault, "seed": 7, "role": "apply", "run_id": run_id,
-                          "ttl_s": ttl_s}, world["env"])
+def _apply_in_child(
+    world: dict[str, Any],
+    children: list[ChildProcess],
+    fault: dict[str, Any],
+    run_id: str,
+    ttl_s: float = 600.0,
+) -> ChildProcess:
+    child = ChildProcess(
+        {"fault": fault, "seed": 7, "role": "apply", "run_id": run_id, "ttl_s": ttl_s}, world["env"]
+    )
     children.append(child)
     _, line = child.wait_line(("done",), 120)
     assert line.startswith("done"), line
@@ -82,17 +120,41 @@ def _apply_in_child(world: dict[str, Any], children: list[ChildProcess], fault: 
 
 
 def test_cli_abort_restores_hung_dead_and_live_appliers(
-        world: dict[str, Any], children: list[ChildProcess], cli: Any) -> None:
+    world: dict[str, Any], children: list[ChildProcess], cli: Any
+) -> None:
     before = _snapshot(world)
-    hung = _apply_in_child(world, children, {"fault": "upstream_outage", "mode": "truncated",
-                                             "target": str(world["data"] / "events")}, "hung")
-    dead = _apply_in_child(world, children, {"fault": "upstream_outage", "mode": "missing",
-                                             "target": f"s3://{world['bucket']}/events/"}, "dead")
-    _apply_in_child(world, children, {"fault": "upstream_outage", "mode": "empty",
-                                      "target": {"url": world["pg_url"], "table": "features"}},
-                    "alive")
-    hook_dead = _apply_in_child(world, children, {"fault": "connector_failure",
-                                                  "url": world["other_db"], "rate": 1.0}, "hook")
+    hung = _apply_in_child(
+        world,
+        children,
+        {"fault": "upstream_outage", "mode": "truncated", "target": str(world["data"] / "events")},
+        "hung",
+    )
+    dead = _apply_in_child(
+        world,
+        children,
+        {
+            "fault": "upstream_outage",
+            "mode": "missing",
+            "target": f"s3://{world['bucket']}/events/",
+        },
+        "dead",
+    )
+    _apply_in_child(
+        world,
+        children,
+        {
+            "fault": "upstream_outage",
+            "mode": "empty",
+            "target": {"url": world["pg_url"], "table": "features"},
+        },
+        "alive",
+    )
+    hook_dead = _apply_in_child(
+        world,
+        children,
+        {"fault": "connector_failure", "url": world["other_db"], "rate": 1.0},
+        "hook",
+    )
     os.kill(hung.proc.pid, signal.SIGSTOP)
     for child in (dead, hook_dead):
         child.kill()
@@ -105,8 +167,10 @@ def test_cli_abort_restores_hung_dead_and_live_appliers(
     wall = time.monotonic() - start
     assert done.returncode == 0, done.stdout + done.stderr
     restore_ms = [int(m) for m in re.findall(r"restored in (\d+) ms", done.stdout)]
-    print(f"mlchaos abort: {len(restore_ms)} faults, restore latencies {restore_ms} ms, "
-          f"CLI wall {wall:.2f} s (includes interpreter start)")
+    print(
+        f"mlchaos abort: {len(restore_ms)} faults, restore latencies {restore_ms} ms, "
+        f"CLI wall {wall:.2f} s (includes interpreter start)"
+    )
     assert len(restore_ms) == 4 and "aborted: 4 fault(s) restored" in done.stdout
     assert sum(restore_ms) / 1000 < ABORT_BUDGET_S
     assert _snapshot(world) == before
@@ -116,15 +180,27 @@ def test_cli_abort_restores_hung_dead_and_live_appliers(
 
 
 def test_abort_from_another_process_is_within_budget(
-        world: dict[str, Any], children: list[ChildProcess]) -> None:
+    world: dict[str, Any], children: list[ChildProcess]
+) -> None:
     """session.abort (what the CLI, Airflow and Dagster call), timed in this process while the
     applier is stopped."""
     before = _snapshot(world)
-    hung = _apply_in_child(world, children, {"fault": "upstream_outage", "mode": "missing",
-                                             "target": str(world["data"] / "events")}, "hung")
-    _apply_in_child(world, children, {"fault": "upstream_outage", "mode": "truncated",
-                                      "target": {"url": world["pg_url"], "table": "features"}},
-                    "alive")
+    hung = _apply_in_child(
+        world,
+        children,
+        {"fault": "upstream_outage", "mode": "missing", "target": str(world["data"] / "events")},
+        "hung",
+    )
+    _apply_in_child(
+        world,
+        children,
+        {
+            "fault": "upstream_outage",
+            "mode": "truncated",
+            "target": {"url": world["pg_url"], "table": "features"},
+        },
+        "alive",
+    )
     os.kill(hung.proc.pid, signal.SIGSTOP)
     start = time.monotonic()
     outcomes = abort(Ledger(), settings=get_settings())
@@ -139,12 +215,17 @@ def test_abort_from_another_process_is_within_budget(
 
 
 def test_fault_expires_by_ttl_when_nobody_aborts(
-        world: dict[str, Any], children: list[ChildProcess], cli: Any) -> None:
+    world: dict[str, Any], children: list[ChildProcess], cli: Any
+) -> None:
     before = _snapshot(world)
     ttl = 3.0
-    child = _apply_in_child(world, children, {"fault": "upstream_outage", "mode": "empty",
-                                              "target": str(world["data"] / "events")},
-                            "ttl", ttl_s=ttl)
+    child = _apply_in_child(
+        world,
+        children,
+        {"fault": "upstream_outage", "mode": "empty", "target": str(world["data"] / "events")},
+        "ttl",
+        ttl_s=ttl,
+    )
     child.kill()
     lease = Ledger().live_leases()[0]
     assert recover(Ledger()) == []  # not expired yet: still in effect
@@ -162,17 +243,19 @@ def test_fault_expires_by_ttl_when_nobody_aborts(
 READER = """
 import sys, time
 import sqlalchemy as sa
-from mlchaos_orchestration import hooks
-from mlchaos_orchestration.ledger import Ledger
+from mlchaos_orchestration import interceptors
+from mlchaos_orchestration.core.ledger import Ledger
 
 url, mode, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
 ledger = Ledger()
 engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
 if mode == "watched":  # the product's way: hooks that follow their lease in the ledger
-    from mlchaos_orchestration.hooks.ledger_sync import LedgerHooks
+    from mlchaos_orchestration.interceptors.ledger_sync import LedgerHooks
     installed = LedgerHooks(ledger).start().handles
 else:
-    installed = {lease: hooks.install(spec, key=lease) for lease, spec in ledger.active_hooks()}
+    installed = {
+        lease: interceptors.install(spec, key=lease) for lease, spec in ledger.active_hooks()
+    }
 print("installed", len(installed), flush=True)
 end = time.time() + seconds
 while time.time() < end:
@@ -181,7 +264,7 @@ while time.time() < end:
         for lease in [k for k in installed if k not in active]:
             installed.pop(lease).remove()
         for lease, spec in active.items():
-            installed.setdefault(lease, hooks.install(spec, key=lease))
+            installed.setdefault(lease, interceptors.install(spec, key=lease))
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
@@ -196,12 +279,23 @@ def _reader_failures_after_abort(world: dict[str, Any], mode: str) -> tuple[int,
     settings = get_settings()
     ledger = Ledger()
     fault = get_fault_class("connector_failure").model_validate(
-        {"url": world["pg_url"], "rate": 1.0})
-    apply_fault(ledger, fault, ApplyContext(seed=1), run_id=f"hooks-{mode}",
-                safety=SafetySpec(), settings=settings)
-    reader = subprocess.Popen([sys.executable, "-c", READER, world["pg_url"], mode, "6"],
-                              env={**os.environ, **world["env"]}, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+        {"url": world["pg_url"], "rate": 1.0}
+    )
+    apply_fault(
+        ledger,
+        fault,
+        ApplyContext(seed=1),
+        run_id=f"hooks-{mode}",
+        safety=SafetySpec(),
+        settings=settings,
+    )
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, world["pg_url"], mode, "6"],
+        env={**os.environ, **world["env"]},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert reader.stdout is not None
     assert reader.stdout.readline().split() == ["installed", "1"]
     first = reader.stdout.readline().split()
@@ -216,7 +310,8 @@ def _reader_failures_after_abort(world: dict[str, Any], mode: str) -> tuple[int,
 
 
 def test_reader_that_resyncs_from_the_ledger_stops_failing_after_abort(
-        world: dict[str, Any]) -> None:
+    world: dict[str, Any],
+) -> None:
     late, oks = _reader_failures_after_abort(world, "resync")
     assert late == 0 and oks > 0
 

@@ -15,20 +15,21 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from mlchaos_orchestration.ledger import Ledger, backups
-from mlchaos_orchestration.session import restore_all
-from mlchaos_orchestration.torture import local_snapshot
+from mlchaos_orchestration.core.ledger import Ledger, backups
+from mlchaos_orchestration.core.session import restore_all
+from mlchaos_orchestration.testing.torture import local_snapshot
 
 CSV = "".join(f"{i},{i * 1.5}\n" for i in range(200))
 CONTENDERS = 6
 WORKER = """
 import json, sys, time
-from mlchaos_orchestration.config import get_settings
+from mlchaos_orchestration.settings import get_settings
 from mlchaos_orchestration.errors import LeaseConflictError
-from mlchaos_orchestration.faults.base import ApplyContext, get_fault_class
-from mlchaos_orchestration.ledger import Ledger
-from mlchaos_orchestration.safety import SafetySpec
-from mlchaos_orchestration.session import apply_fault
+from mlchaos_orchestration.faults.base import ApplyContext
+from mlchaos_orchestration.faults.catalog import get_fault_class
+from mlchaos_orchestration.core.ledger import Ledger
+from mlchaos_orchestration.core.safety import SafetySpec
+from mlchaos_orchestration.core.session import apply_fault
 
 job = json.loads(sys.argv[1])
 settings = get_settings()
@@ -47,8 +48,13 @@ except LeaseConflictError as exc:
 
 
 def _env(home: Path, ledger_url: str, allowed: str) -> dict[str, str]:
-    return {**os.environ, "MLCHAOS_HOME": str(home), "MLCHAOS_LEDGER_URL": ledger_url,
-            "MLCHAOS_ALLOWED_TARGETS": allowed, "MLCHAOS_ENVIRONMENT": "dev"}
+    return {
+        **os.environ,
+        "MLCHAOS_HOME": str(home),
+        "MLCHAOS_LEDGER_URL": ledger_url,
+        "MLCHAOS_ALLOWED_TARGETS": allowed,
+        "MLCHAOS_ENVIRONMENT": "dev",
+    }
 
 
 def _tree(root: Path, files: int = 20) -> Path:
@@ -60,10 +66,14 @@ def _tree(root: Path, files: int = 20) -> Path:
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_same_target_from_many_processes_one_lease_one_backup(
-        backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     home = tmp_path / "home"
-    ledger_url = (request.getfixturevalue("pg_url") if backend == "postgresql"
-                  else f"sqlite:///{home / 'ledger.db'}")
+    ledger_url = (
+        request.getfixturevalue("pg_url")
+        if backend == "postgresql"
+        else f"sqlite:///{home / 'ledger.db'}"
+    )
     data = _tree(tmp_path / "data" / "events")
     before = local_snapshot(tmp_path / "data")
     env = _env(home, ledger_url, str(tmp_path / "data"))
@@ -71,11 +81,21 @@ def test_same_target_from_many_processes_one_lease_one_backup(
     for round_no in range(2):
         start = time.time() + 4.0
         targets = [str(data) if i % 2 == 0 else str(data / "p1") for i in range(CONTENDERS)]
-        procs = [subprocess.Popen(
-            [sys.executable, "-c", WORKER, json.dumps(
-                {"target": t, "start": start, "run_id": f"r{round_no}-{i}"})],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for i, t in enumerate(targets)]
+        procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    WORKER,
+                    json.dumps({"target": t, "start": start, "run_id": f"r{round_no}-{i}"}),
+                ],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for i, t in enumerate(targets)
+        ]
         outputs = [p.communicate(timeout=120) for p in procs]
         lines = [out.strip() for out, _ in outputs]
         assert all(line.startswith(("ok", "conflict")) for line in lines), outputs
@@ -86,8 +106,11 @@ def test_same_target_from_many_processes_one_lease_one_backup(
         live = ledger.live_leases()
         assert [lease.id for lease in live] == [winners[0].split()[1]]
         with ledger.engine.connect() as conn:
-            n_backups = conn.execute(sa.select(sa.func.count()).select_from(backups).where(
-                backups.c.lease_id == live[0].id)).scalar()
+            n_backups = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(backups)
+                .where(backups.c.lease_id == live[0].id)
+            ).scalar()
             all_backups = conn.execute(sa.select(sa.func.count()).select_from(backups)).scalar()
         assert n_backups == 1 and all_backups == round_no + 1, "a loser took a backup"
         assert local_snapshot(tmp_path / "data") != before  # the winner's fault is in effect
@@ -98,13 +121,14 @@ def test_same_target_from_many_processes_one_lease_one_backup(
 
 
 def _settings(env: dict[str, str]) -> Any:
-    from mlchaos_orchestration.config import get_settings
+    from mlchaos_orchestration.settings import get_settings
 
     return get_settings(env)
 
 
 def test_eight_concurrent_experiments_on_postgres_ledger_record_complete_streams(
-        pg_url: str, tmp_path: Path, tiny_pipeline: dict[str, str]) -> None:
+    pg_url: str, tmp_path: Path, tiny_pipeline: dict[str, str]
+) -> None:
     """Eight ``mlchaos run`` processes at once, one fresh PostgreSQL ledger (they also race to
     create its schema), each with an outage on its own directory."""
     home = tmp_path / "home"
@@ -114,14 +138,44 @@ def test_eight_concurrent_experiments_on_postgres_ledger_record_complete_streams
     procs = []
     for i, root in enumerate(roots):
         spec = tmp_path / f"exp{i}.yaml"
-        spec.write_text(yaml.safe_dump({"experiments": [{
-            "name": f"exp{i}", "seed": i, "gate": "gate", "consumer": "train",
-            "faults": [{"fault": "upstream_outage", "target": str(root),
-                        "mode": ["missing", "empty", "truncated"][i % 3]}]}]}))
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "mlchaos_orchestration.cli", "run", str(spec),
-             "--pipeline", "tinypipe:pipeline"], env=env, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True))
+        spec.write_text(
+            yaml.safe_dump(
+                {
+                    "experiments": [
+                        {
+                            "name": f"exp{i}",
+                            "seed": i,
+                            "gate": "gate",
+                            "consumer": "train",
+                            "faults": [
+                                {
+                                    "fault": "upstream_outage",
+                                    "target": str(root),
+                                    "mode": ["missing", "empty", "truncated"][i % 3],
+                                }
+                            ],
+                        }
+                    ]
+                }
+            )
+        )
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "mlchaos_orchestration.cli",
+                    "run",
+                    str(spec),
+                    "--pipeline",
+                    "tinypipe:pipeline",
+                ],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     results = [(p.communicate(timeout=300), p.returncode) for p in procs]
     assert all(code == 0 for _, code in results), results
     ledger = Ledger(pg_url)

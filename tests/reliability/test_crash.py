@@ -11,19 +11,27 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mlchaos_orchestration.torture import TortureEnv, run_torture
+from mlchaos_orchestration.testing.torture import TortureEnv, run_torture
 
 TRIALS = 30
 
 
-def test_thirty_seeded_crash_trials_lose_nothing(tmp_path: Path, pg_server: Any,
-                                                 s3_endpoint: str, s3_client: Any) -> None:
-    env = TortureEnv(workdir=tmp_path, new_database=pg_server.create_database,
-                     s3_endpoint=s3_endpoint)
+def test_thirty_seeded_crash_trials_lose_nothing(
+    tmp_path: Path, pg_server: Any, s3_endpoint: str, s3_client: Any
+) -> None:
+    env = TortureEnv(
+        workdir=tmp_path, new_database=pg_server.create_database, s3_endpoint=s3_endpoint
+    )
     lines: list[str] = []
     start = time.monotonic()
-    summary = run_torture(TRIALS, seed=int(os.environ.get("MLCHAOS_TORTURE_SEED", "7")),
-                          env=env, jobs=3, cli_share=0.3, log=lines.append)
+    summary = run_torture(
+        TRIALS,
+        seed=int(os.environ.get("MLCHAOS_TORTURE_SEED", "7")),
+        env=env,
+        jobs=3,
+        cli_share=0.3,
+        log=lines.append,
+    )
     took = time.monotonic() - start
     print("\n".join(lines))
     print(f"kill points: {dict(summary.kill_points)}; {took:.1f} s")
@@ -34,29 +42,30 @@ def test_thirty_seeded_crash_trials_lose_nothing(tmp_path: Path, pg_server: Any,
     assert summary.last_line() == f"trials: {TRIALS}, lost: 0, recovered: {TRIALS}"
     assert sum(len(r.leftovers) for r in summary.results) == 0
     assert len(summary.kill_points) >= 3, summary.kill_points  # kills landed in varied phases
-    assert {r.scenario.split("/")[0] for r in summary.results} == {"local", "s3", "pg",
-                                                                     "partition"}
+    assert {r.scenario.split("/")[0] for r in summary.results} == {"local", "s3", "pg", "partition"}
 
 
 CLAIM_AND_DIE = """
 import sys
-from mlchaos_orchestration.ledger import Ledger
+from mlchaos_orchestration.core.ledger import Ledger
 assert Ledger().claim_restore(sys.argv[1])
 """
 
 
 def test_restore_takes_over_at_once_from_a_restorer_that_died(
-        tmp_path: Path, mlchaos_home: Path, monkeypatch: Any) -> None:
+    tmp_path: Path, mlchaos_home: Path, monkeypatch: Any
+) -> None:
     """A restorer killed mid-restore leaves the lease 'restoring' with a 30 s claim; the next
     restore must take over at once (its holder's pid is gone), not wait for the claim."""
     import subprocess
     import sys
 
-    from mlchaos_orchestration.faults.base import ApplyContext, get_fault_class
-    from mlchaos_orchestration.ledger import Ledger
-    from mlchaos_orchestration.safety import SafetySpec
-    from mlchaos_orchestration.session import apply_fault, recover, restore_lease
-    from mlchaos_orchestration.torture import local_snapshot
+    from mlchaos_orchestration.core.ledger import Ledger
+    from mlchaos_orchestration.core.safety import SafetySpec
+    from mlchaos_orchestration.core.session import apply_fault, recover, restore_lease
+    from mlchaos_orchestration.faults.base import ApplyContext
+    from mlchaos_orchestration.faults.catalog import get_fault_class
+    from mlchaos_orchestration.testing.torture import local_snapshot
 
     data = tmp_path / "data"
     data.mkdir()
@@ -66,8 +75,9 @@ def test_restore_takes_over_at_once_from_a_restorer_that_died(
     ledger = Ledger()
     fault = get_fault_class("upstream_outage").model_validate({"target": str(data)})
     for how in ("restore_lease", "recover"):
-        lease = apply_fault(ledger, fault, ApplyContext(seed=1), run_id=how,
-                            safety=SafetySpec()).lease
+        lease = apply_fault(
+            ledger, fault, ApplyContext(seed=1), run_id=how, safety=SafetySpec()
+        ).lease
         subprocess.run([sys.executable, "-c", CLAIM_AND_DIE, lease.id], check=True, timeout=60)
         assert Ledger().get_lease(lease.id).state == "restoring"
         start = time.monotonic()

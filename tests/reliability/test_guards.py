@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 import yaml
 
-from mlchaos_orchestration.config import get_settings
+from mlchaos_orchestration.core.ledger import Ledger
+from mlchaos_orchestration.core.safety import SafetySpec
+from mlchaos_orchestration.core.session import apply_fault, restore_lease
 from mlchaos_orchestration.errors import SafetyError
-from mlchaos_orchestration.faults.base import ApplyContext, get_fault_class
-from mlchaos_orchestration.ledger import Ledger
-from mlchaos_orchestration.safety import SafetySpec
-from mlchaos_orchestration.session import apply_fault, restore_lease
-from mlchaos_orchestration.torture import local_snapshot, s3_snapshot
+from mlchaos_orchestration.faults.base import ApplyContext
+from mlchaos_orchestration.faults.catalog import get_fault_class
+from mlchaos_orchestration.settings import get_settings
+from mlchaos_orchestration.testing.torture import local_snapshot, s3_snapshot
 
 CSV = b"id,amount\n1,2.5\n2,3.5\n3,4.5\n4,5.5\n"
 
@@ -26,8 +27,12 @@ def _fault(**params: Any) -> Any:
 
 
 def _settings(home: Path, allowed: list[str], **extra: str) -> Any:
-    env = {"MLCHAOS_HOME": str(home), "MLCHAOS_LEDGER_URL": f"sqlite:///{home / 'ledger.db'}",
-           "MLCHAOS_ALLOWED_TARGETS": ",".join(allowed), **extra}
+    env = {
+        "MLCHAOS_HOME": str(home),
+        "MLCHAOS_LEDGER_URL": f"sqlite:///{home / 'ledger.db'}",
+        "MLCHAOS_ALLOWED_TARGETS": ",".join(allowed),
+        **extra,
+    }
     for key in ("MLCHAOS_S3_ENDPOINT_URL",):
         if key in os.environ:
             env.setdefault(key, os.environ[key])
@@ -49,12 +54,19 @@ def layout(tmp_path: Path) -> dict[str, Path]:
     return {"root": root, "allowed": allowed, "outside": outside}
 
 
-def _refused(settings: Any, fault: Any, before: dict[str, str], root: Path,
-             safety: SafetySpec | None = None) -> None:
+def _refused(
+    settings: Any, fault: Any, before: dict[str, str], root: Path, safety: SafetySpec | None = None
+) -> None:
     ledger = Ledger(settings.ledger_url)
     with pytest.raises(SafetyError):
-        apply_fault(ledger, fault, ApplyContext(seed=1), run_id="guard",
-                    safety=safety or SafetySpec(), settings=settings)
+        apply_fault(
+            ledger,
+            fault,
+            ApplyContext(seed=1),
+            run_id="guard",
+            safety=safety or SafetySpec(),
+            settings=settings,
+        )
     assert local_snapshot(root) == before, "a refused fault changed data"
     assert ledger.leases() == [], "a refused fault took a lease"
     assert not settings.backup_dir.exists(), "a refused fault wrote a backup"
@@ -65,14 +77,14 @@ def test_refusals_touch_nothing(layout: dict[str, Path], tmp_path: Path) -> None
     settings = _settings(tmp_path / "home", [str(allowed)])
     before = local_snapshot(root)
     bad_targets = [
-        str(outside),                                # outside the allowlist
+        str(outside),  # outside the allowlist
         str(outside / "secret.csv"),
-        str(allowed / "escape"),                     # a symlink out of the allowed dir
-        str(allowed / "escape" / "secret.csv"),      # through a symlinked parent
-        str(allowed / "events" / "linked.csv"),      # a symlink to a file outside
-        f"{allowed}/../outside",                     # '..' out of it
+        str(allowed / "escape"),  # a symlink out of the allowed dir
+        str(allowed / "escape" / "secret.csv"),  # through a symlinked parent
+        str(allowed / "events" / "linked.csv"),  # a symlink to a file outside
+        f"{allowed}/../outside",  # '..' out of it
         f"{allowed}/events/../../outside/secret.csv",
-        str(root / "allowed2"),                      # a sibling sharing the prefix
+        str(root / "allowed2"),  # a sibling sharing the prefix
     ]
     for target in bad_targets:
         for mode in ("missing", "truncated"):
@@ -89,12 +101,21 @@ def test_production_refused_unless_both_opt_ins(layout: dict[str, Path], tmp_pat
     _refused(prod, _fault(target=str(events)), before, root, SafetySpec(allow_production=True))
     dev = _settings(tmp_path / "home", [str(events)])
     _refused(dev, _fault(target=str(events)), before, root, SafetySpec(environment="prod"))
-    opted = _settings(tmp_path / "home", [str(events)], MLCHAOS_ENVIRONMENT="production",
-                      MLCHAOS_ALLOW_PRODUCTION="1")
+    opted = _settings(
+        tmp_path / "home",
+        [str(events)],
+        MLCHAOS_ENVIRONMENT="production",
+        MLCHAOS_ALLOW_PRODUCTION="1",
+    )
     ledger = Ledger(opted.ledger_url)
-    applied = apply_fault(ledger, _fault(target=str(events), mode="missing"), ApplyContext(seed=1),
-                          run_id="opted", safety=SafetySpec(allow_production=True),
-                          settings=opted)
+    applied = apply_fault(
+        ledger,
+        _fault(target=str(events), mode="missing"),
+        ApplyContext(seed=1),
+        run_id="opted",
+        safety=SafetySpec(allow_production=True),
+        settings=opted,
+    )
     assert not events.exists()
     assert restore_lease(ledger, applied.lease.id, settings=opted).restored
     assert local_snapshot(root) == before
@@ -107,17 +128,23 @@ def test_link_inside_target_is_never_followed(layout: dict[str, Path], tmp_path:
     settings = _settings(tmp_path / "home", [str(events)])
     ledger = Ledger(settings.ledger_url)
     for mode in ("truncated", "empty", "missing", "error"):
-        applied = apply_fault(ledger, _fault(target=str(events), mode=mode, keep_fraction=0.5),
-                              ApplyContext(seed=3), run_id=f"link-{mode}", safety=SafetySpec(),
-                              settings=settings)
+        applied = apply_fault(
+            ledger,
+            _fault(target=str(events), mode=mode, keep_fraction=0.5),
+            ApplyContext(seed=3),
+            run_id=f"link-{mode}",
+            safety=SafetySpec(),
+            settings=settings,
+        )
         assert local_snapshot(secret) == secret_before, f"{mode} wrote through the link"
         assert restore_lease(ledger, applied.lease.id, settings=settings).restored
         assert local_snapshot(root) == before
         assert local_snapshot(secret) == secret_before
 
 
-def test_s3_limited_to_allowlisted_buckets_and_prefixes(s3_client: Any, s3_bucket: str,
-                                                        tmp_path: Path) -> None:
+def test_s3_limited_to_allowlisted_buckets_and_prefixes(
+    s3_client: Any, s3_bucket: str, tmp_path: Path
+) -> None:
     other = f"{s3_bucket}-other"
     s3_client.create_bucket(Bucket=other)
     for bucket in (s3_bucket, other):
@@ -126,61 +153,109 @@ def test_s3_limited_to_allowlisted_buckets_and_prefixes(s3_client: Any, s3_bucke
     snap = {b: s3_snapshot(s3_client, b) for b in (s3_bucket, other)}
     settings = _settings(tmp_path / "home", [f"s3://{s3_bucket}/allowed/"])
     ledger = Ledger(settings.ledger_url)
-    for target in (f"s3://{s3_bucket}/allowed-not/", f"s3://{s3_bucket}/elsewhere/",
-                   f"s3://{s3_bucket}/", f"s3://{s3_bucket}", f"s3://{other}/allowed/",
-                   f"s3://{s3_bucket}/allowed/../elsewhere/"):
+    for target in (
+        f"s3://{s3_bucket}/allowed-not/",
+        f"s3://{s3_bucket}/elsewhere/",
+        f"s3://{s3_bucket}/",
+        f"s3://{s3_bucket}",
+        f"s3://{other}/allowed/",
+        f"s3://{s3_bucket}/allowed/../elsewhere/",
+    ):
         with pytest.raises(SafetyError):
-            apply_fault(ledger, _fault(target=target), ApplyContext(seed=1), run_id="s3",
-                        safety=SafetySpec(), settings=settings)
+            apply_fault(
+                ledger,
+                _fault(target=target),
+                ApplyContext(seed=1),
+                run_id="s3",
+                safety=SafetySpec(),
+                settings=settings,
+            )
     assert {b: s3_snapshot(s3_client, b) for b in (s3_bucket, other)} == snap
     assert ledger.leases() == []
-    applied = apply_fault(ledger, _fault(target=f"s3://{s3_bucket}/allowed/"),
-                          ApplyContext(seed=1), run_id="s3ok", safety=SafetySpec(),
-                          settings=settings)
+    applied = apply_fault(
+        ledger,
+        _fault(target=f"s3://{s3_bucket}/allowed/"),
+        ApplyContext(seed=1),
+        run_id="s3ok",
+        safety=SafetySpec(),
+        settings=settings,
+    )
     assert restore_lease(ledger, applied.lease.id, settings=settings).restored
     assert {b: s3_snapshot(s3_client, b) for b in (s3_bucket, other)} == snap
 
 
 def _experiments(path: Path, target: str, **safety: Any) -> Path:
-    exp = {"name": "guarded", "faults": [{"fault": "upstream_outage", "target": target}],
-           "safety": safety}
+    exp = {
+        "name": "guarded",
+        "faults": [{"fault": "upstream_outage", "target": target}],
+        "safety": safety,
+    }
     path.write_text(yaml.safe_dump({"experiments": [exp]}))
     return path
 
 
 @pytest.mark.parametrize("dry_run", [False, True])
 def test_cli_refusals_are_one_line_and_touch_nothing(
-        layout: dict[str, Path], tmp_path: Path, cli: Any, one_line_error: Any,
-        tiny_pipeline: dict[str, str], dry_run: bool) -> None:
+    layout: dict[str, Path],
+    tmp_path: Path,
+    cli: Any,
+    one_line_error: Any,
+    tiny_pipeline: dict[str, str],
+    dry_run: bool,
+) -> None:
     root, allowed, events = layout["root"], layout["allowed"], layout["allowed"] / "events"
     home = tmp_path / "home"
-    base = {**tiny_pipeline, "MLCHAOS_HOME": str(home),
-            "MLCHAOS_LEDGER_URL": f"sqlite:///{home / 'ledger.db'}",
-            "MLCHAOS_ALLOWED_TARGETS": str(events), "MLCHAOS_ENVIRONMENT": "dev"}
+    base = {
+        **tiny_pipeline,
+        "MLCHAOS_HOME": str(home),
+        "MLCHAOS_LEDGER_URL": f"sqlite:///{home / 'ledger.db'}",
+        "MLCHAOS_ALLOWED_TARGETS": str(events),
+        "MLCHAOS_ENVIRONMENT": "dev",
+    }
     flags = ["--dry-run"] if dry_run else []
     before = local_snapshot(root)
     cases = [
         (_experiments(tmp_path / "out.yaml", str(layout["outside"])), {}, "allowlist"),
         (_experiments(tmp_path / "dots.yaml", f"{events}/../../outside"), {}, "allowlist"),
-        (_experiments(tmp_path / "link.yaml", str(allowed / "escape")),
-         {"MLCHAOS_ALLOWED_TARGETS": str(allowed)}, "allowlist"),
-        (_experiments(tmp_path / "prod.yaml", str(events)),
-         {"MLCHAOS_ENVIRONMENT": "production"}, "production"),
-        (_experiments(tmp_path / "prodspec.yaml", str(events), environment="production"),
-         {}, "production"),
-        (_experiments(tmp_path / "half.yaml", str(events), environment="production",
-                      allow_production=True), {}, "production"),
+        (
+            _experiments(tmp_path / "link.yaml", str(allowed / "escape")),
+            {"MLCHAOS_ALLOWED_TARGETS": str(allowed)},
+            "allowlist",
+        ),
+        (
+            _experiments(tmp_path / "prod.yaml", str(events)),
+            {"MLCHAOS_ENVIRONMENT": "production"},
+            "production",
+        ),
+        (
+            _experiments(tmp_path / "prodspec.yaml", str(events), environment="production"),
+            {},
+            "production",
+        ),
+        (
+            _experiments(
+                tmp_path / "half.yaml", str(events), environment="production", allow_production=True
+            ),
+            {},
+            "production",
+        ),
     ]
     for path, env, needle in cases:
-        done = cli("run", str(path), "--pipeline", "tinypipe:pipeline", *flags,
-                   env={**base, **env})
+        done = cli("run", str(path), "--pipeline", "tinypipe:pipeline", *flags, env={**base, **env})
         one_line_error(done, needle)
         assert local_snapshot(root) == before, path.name
     if (home / "ledger.db").exists():
         assert Ledger(f"sqlite:///{home / 'ledger.db'}").leases() == []
-    opted = _experiments(tmp_path / "opted.yaml", str(events), environment="production",
-                         allow_production=True)
-    done = cli("run", str(opted), "--pipeline", "tinypipe:pipeline", *flags,
-               env={**base, "MLCHAOS_ALLOW_PRODUCTION": "1"})
+    opted = _experiments(
+        tmp_path / "opted.yaml", str(events), environment="production", allow_production=True
+    )
+    done = cli(
+        "run",
+        str(opted),
+        "--pipeline",
+        "tinypipe:pipeline",
+        *flags,
+        env={**base, "MLCHAOS_ALLOW_PRODUCTION": "1"},
+    )
     assert done.returncode == 0, done.stderr
     assert local_snapshot(root) == before

@@ -15,37 +15,97 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from mlchaos_orchestration.errors import MlchaosError
-from mlchaos_orchestration.experiment import (
+from mlchaos_orchestration.core.experiment import (
     ExperimentFile,
     load_experiments,
     parse_experiment,
     parse_experiments,
 )
-from mlchaos_orchestration.faults.base import registry
+from mlchaos_orchestration.errors import MlchaosError
+from mlchaos_orchestration.faults.catalog import registry
 
 PACKAGE = Path(__file__).resolve().parents[2] / "mlchaos_orchestration"
-INJECTIONS = ["'; DROP TABLE mlchaos_runs; --", "${HOME}", "$(rm -rf /)", "`id`", "{{7*7}}",
-              "__import__('os').system('id')", "../../../../etc/passwd", "/etc/shadow",
-              "s3://../..", "file:///etc/passwd", "\x00", "a\nb", "\r\n", "\u202e", "😈" * 50,
-              "!!python/object/apply:os.system ['id']", "<script>alert(1)</script>", "%s%n",
-              "x" * 5_000, "postgresql://u:pw@h/db", "NaN", "Infinity", "-0", "1e999"]
-FIELDS = ["name", "hypothesis", "faults", "gate", "consumer", "expect", "seed", "safety",
-          "alert", "control", "tags", "fault", "columns", "fraction", "target", "mode",
-          "rate", "template", "ttl_s", "allowed_targets", "environment", "allow_production",
-          "keep_fraction", "lag_days", "url", "s3", "on", "at", "max_rows", "k", "column"]
+INJECTIONS = [
+    "'; DROP TABLE mlchaos_runs; --",
+    "${HOME}",
+    "$(rm -rf /)",
+    "`id`",
+    "{{7*7}}",
+    "__import__('os').system('id')",
+    "../../../../etc/passwd",
+    "/etc/shadow",
+    "s3://../..",
+    "file:///etc/passwd",
+    "\x00",
+    "a\nb",
+    "\r\n",
+    "\u202e",
+    "😈" * 50,
+    "!!python/object/apply:os.system ['id']",
+    "<script>alert(1)</script>",
+    "%s%n",
+    "x" * 5_000,
+    "postgresql://u:pw@h/db",
+    "NaN",
+    "Infinity",
+    "-0",
+    "1e999",
+]
+FIELDS = [
+    "name",
+    "hypothesis",
+    "faults",
+    "gate",
+    "consumer",
+    "expect",
+    "seed",
+    "safety",
+    "alert",
+    "control",
+    "tags",
+    "fault",
+    "columns",
+    "fraction",
+    "target",
+    "mode",
+    "rate",
+    "template",
+    "ttl_s",
+    "allowed_targets",
+    "environment",
+    "allow_production",
+    "keep_fraction",
+    "lag_days",
+    "url",
+    "s3",
+    "on",
+    "at",
+    "max_rows",
+    "k",
+    "column",
+]
 
 leaves = st.one_of(
-    st.none(), st.booleans(),
+    st.none(),
+    st.booleans(),
     st.integers(min_value=-(10**40), max_value=10**40),
     st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=16), st.sampled_from(INJECTIONS), st.sampled_from(FIELDS),
+    st.text(max_size=16),
+    st.sampled_from(INJECTIONS),
+    st.sampled_from(FIELDS),
     st.sampled_from(sorted(registry())),
 )
-keys = st.one_of(st.sampled_from(FIELDS), st.text(max_size=12), st.integers(-5, 5),
-                 st.sampled_from(INJECTIONS[:12]))
-values = st.recursive(leaves, lambda kids: st.one_of(
-    st.lists(kids, max_size=3), st.dictionaries(keys, kids, max_size=3)), max_leaves=8)
+keys = st.one_of(
+    st.sampled_from(FIELDS),
+    st.text(max_size=12),
+    st.integers(-5, 5),
+    st.sampled_from(INJECTIONS[:12]),
+)
+values = st.recursive(
+    leaves,
+    lambda kids: st.one_of(st.lists(kids, max_size=3), st.dictionaries(keys, kids, max_size=3)),
+    max_leaves=8,
+)
 
 
 def _deep(depth: int, kind: str) -> Any:
@@ -69,23 +129,38 @@ def fault_entries(draw: Any) -> Any:
 @st.composite
 def experiments(draw: Any) -> Any:
     exp = {
-        "name": draw(st.one_of(st.from_regex(r"[a-z][a-z0-9_-]{0,10}", fullmatch=True),
-                               leaves)),
+        "name": draw(st.one_of(st.from_regex(r"[a-z][a-z0-9_-]{0,10}", fullmatch=True), leaves)),
         "faults": draw(st.one_of(st.lists(fault_entries(), max_size=3), any_value)),
     }
     extra = draw(st.dictionaries(st.sampled_from(FIELDS), any_value, max_size=4))
     if draw(st.booleans()):
-        extra["safety"] = draw(st.dictionaries(
-            st.sampled_from(["ttl_s", "allowed_targets", "environment", "allow_production",
-                             "alert_deadline_s", "junk"]), any_value, max_size=3))
+        extra["safety"] = draw(
+            st.dictionaries(
+                st.sampled_from(
+                    [
+                        "ttl_s",
+                        "allowed_targets",
+                        "environment",
+                        "allow_production",
+                        "alert_deadline_s",
+                        "junk",
+                    ]
+                ),
+                any_value,
+                max_size=3,
+            )
+        )
     return {**exp, **extra}
 
 
 files = st.one_of(
-    st.builds(lambda exps, top: {"experiments": exps, **top},
-              st.one_of(st.lists(experiments(), max_size=3), any_value),
-              st.dictionaries(st.sampled_from(["version", "pipeline", "defaults", "junk"]),
-                              any_value, max_size=2)),
+    st.builds(
+        lambda exps, top: {"experiments": exps, **top},
+        st.one_of(st.lists(experiments(), max_size=3), any_value),
+        st.dictionaries(
+            st.sampled_from(["version", "pipeline", "defaults", "junk"]), any_value, max_size=2
+        ),
+    ),
     any_value,
 )
 
@@ -125,9 +200,14 @@ MIN_FILES, MIN_PARAMS = 4400, 4000
 
 def fast(n: int) -> settings:
     """Settings for n examples: no deadline, reproducible, no example database on disk."""
-    return settings(max_examples=n, deadline=None, database=None, derandomize=True,
-                    suppress_health_check=list(HealthCheck),
-                    phases=[Phase.explicit, Phase.generate])  # no shrinking: fail fast
+    return settings(
+        max_examples=n,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+        phases=[Phase.explicit, Phase.generate],
+    )  # no shrinking: fail fast
 
 
 def _counted(run: Any, minimum: int) -> int:
@@ -160,9 +240,23 @@ def test_generated_params_payloads_are_valid_or_refused_in_one_line() -> None:
 
 
 @fast(N_YAML)
-@given(st.one_of(files.map(lambda v: _dump(v)), st.text(max_size=300),
-                 st.sampled_from(["a: [", "!!python/object:os.system {}", "&a [*a, *a]",
-                                  "a: b: c", "experiments: !!binary AAAA", "\t- x", "%YAML 9"])))
+@given(
+    st.one_of(
+        files.map(lambda v: _dump(v)),
+        st.text(max_size=300),
+        st.sampled_from(
+            [
+                "a: [",
+                "!!python/object:os.system {}",
+                "&a [*a, *a]",
+                "a: b: c",
+                "experiments: !!binary AAAA",
+                "\t- x",
+                "%YAML 9",
+            ]
+        ),
+    )
+)
 def test_generated_yaml_text_is_valid_or_refused_in_one_line(text: str) -> None:
     _check(load_experiments, text)  # YAML text, or a path that does not exist
 
@@ -179,8 +273,9 @@ def _dump(value: Any) -> str:
 @fast(N_CLI)
 @given(files)
 def test_cli_validate_prints_one_line_errors_and_touches_nothing(
-        tmp_path_factory: pytest.TempPathFactory, raw: Any) -> None:
-    from mlchaos_orchestration import cli
+    tmp_path_factory: pytest.TempPathFactory, raw: Any
+) -> None:
+    from mlchaos_orchestration.cli import commands as cli
 
     folder = tmp_path_factory.mktemp("validate")
     spec = folder / "spec.yaml"
@@ -243,8 +338,11 @@ def test_long_or_odd_source_string_is_refused(text: str) -> None:
 
 
 def test_known_valid_spec_still_parses() -> None:
-    raw = {"experiments": [{"name": "ok", "faults": [
-        {"fault": "nulls", "columns": ["amount"], "fraction": 0.2}]}]}
+    raw = {
+        "experiments": [
+            {"name": "ok", "faults": [{"fault": "nulls", "columns": ["amount"], "fraction": 0.2}]}
+        ]
+    }
     assert isinstance(parse_experiments(raw), ExperimentFile)
 
 
@@ -266,6 +364,9 @@ def test_no_eval_exec_pickle_or_unsafe_yaml_in_the_package() -> None:
     for path in sources:
         for number, line in enumerate(path.read_text().splitlines(), 1):
             code = line.split("#", 1)[0]
-            offenders += [f"{path.relative_to(PACKAGE)}:{number}: {name}: {line.strip()}"
-                          for name, pattern in DANGEROUS.items() if pattern.search(code)]
+            offenders += [
+                f"{path.relative_to(PACKAGE)}:{number}: {name}: {line.strip()}"
+                for name, pattern in DANGEROUS.items()
+                if pattern.search(code)
+            ]
     assert offenders == []

@@ -14,15 +14,15 @@ import sqlalchemy as sa
 import yaml
 from sqlalchemy.engine import make_url
 
-from mlchaos_orchestration.ledger import Ledger, metadata
+from mlchaos_orchestration.core.ledger import Ledger, metadata
 
 PASSWORD = "CanaryPw-7f3a9"
 TOKEN = "CanaryHook-5b1e2"
 
-PIPELINE = '''
+PIPELINE = """
 import os
 import sqlalchemy as sa
-from mlchaos_orchestration.pipeline import Pipeline, Step
+from mlchaos_orchestration.core.pipeline import Pipeline, Step
 
 def read():
     engine = sa.create_engine(os.environ["CANARY_DB_URL"], poolclass=sa.pool.NullPool)
@@ -34,26 +34,42 @@ def train(read):
 
 pipeline = Pipeline("secret", [Step("read", read), Step("train", train, ("read",))],
                     gate="read", consumer="train")
-'''
+"""
 
 
 @pytest.fixture
-def secret_setup(tmp_path: Path, pg_url: str, webhook: Any, mlchaos_home: Path,
-                 monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+def secret_setup(
+    tmp_path: Path, pg_url: str, webhook: Any, mlchaos_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Any]:
     url = make_url(pg_url).set(password=PASSWORD).render_as_string(hide_password=False)
     assert PASSWORD in url
     folder = tmp_path / "mods"
     folder.mkdir()
     (folder / "secretpipe.py").write_text(PIPELINE)
     spec = tmp_path / "exp.yaml"
-    spec.write_text(yaml.safe_dump({"experiments": [{
-        "name": "secret-run", "gate": "read", "consumer": "train",
-        "faults": [{"fault": "connector_failure", "url": "${CANARY_DB_URL}", "rate": 1.0}]}]}))
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "experiments": [
+                    {
+                        "name": "secret-run",
+                        "gate": "read",
+                        "consumer": "train",
+                        "faults": [
+                            {"fault": "connector_failure", "url": "${CANARY_DB_URL}", "rate": 1.0}
+                        ],
+                    }
+                ]
+            }
+        )
+    )
     hook_url = f"{webhook.url}/{TOKEN}"
-    env = {"CANARY_DB_URL": url, "MLCHAOS_ALERT_WEBHOOK_URL": hook_url,
-           "MLCHAOS_ALLOWED_TARGETS": f"{pg_url}#*",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(folder),
-                                                       os.environ.get("PYTHONPATH")]))}
+    env = {
+        "CANARY_DB_URL": url,
+        "MLCHAOS_ALERT_WEBHOOK_URL": hook_url,
+        "MLCHAOS_ALLOWED_TARGETS": f"{pg_url}#*",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")])),
+    }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.syspath_prepend(str(folder))
@@ -84,12 +100,15 @@ def _assert_run_exercised_the_secrets(webhook: Any) -> None:
     assert webhook.wait_for(1, timeout=10)[0].path.endswith(TOKEN)  # delivered to the secret URL
 
 
-def test_canaries_never_leak_in_process(secret_setup: dict[str, Any], webhook: Any,
-                                        caplog: pytest.LogCaptureFixture,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
-    from mlchaos_orchestration.experiment import load_experiments
-    from mlchaos_orchestration.pipeline import load_pipeline
-    from mlchaos_orchestration.runner import run_experiment
+def test_canaries_never_leak_in_process(
+    secret_setup: dict[str, Any],
+    webhook: Any,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from mlchaos_orchestration.core.experiment import load_experiments
+    from mlchaos_orchestration.core.pipeline import load_pipeline
+    from mlchaos_orchestration.core.runner import run_experiment
 
     caplog.set_level(logging.DEBUG)
     exp = load_experiments(secret_setup["spec"]).experiments[0]
@@ -101,15 +120,22 @@ def test_canaries_never_leak_in_process(secret_setup: dict[str, Any], webhook: A
     _assert_clean("logs", "\n".join(r.getMessage() for r in caplog.records) + caplog.text)
     _assert_clean("stdout/stderr", out.out + out.err)
     _assert_clean("the ledger", _ledger_dump())
-    _assert_clean("the alert", "\n".join(r.body.decode("utf-8", "replace")
-                                         for r in webhook.requests))
+    _assert_clean(
+        "the alert", "\n".join(r.body.decode("utf-8", "replace") for r in webhook.requests)
+    )
     _assert_clean("the verdict", repr(result.verdict))
 
 
-def test_canaries_never_leak_through_the_cli(secret_setup: dict[str, Any], webhook: Any,
-                                             cli: Any) -> None:
-    done = cli("run", str(secret_setup["spec"]), "--pipeline", "secretpipe:pipeline",
-               env={**secret_setup["env"], "MLCHAOS_LOG_LEVEL": "DEBUG"})
+def test_canaries_never_leak_through_the_cli(
+    secret_setup: dict[str, Any], webhook: Any, cli: Any
+) -> None:
+    done = cli(
+        "run",
+        str(secret_setup["spec"]),
+        "--pipeline",
+        "secretpipe:pipeline",
+        env={**secret_setup["env"], "MLCHAOS_LOG_LEVEL": "DEBUG"},
+    )
     assert done.returncode == 0, done.stderr
     assert "caught" in done.stdout
     _assert_run_exercised_the_secrets(webhook)
@@ -118,5 +144,6 @@ def test_canaries_never_leak_through_the_cli(secret_setup: dict[str, Any], webho
         more = cli(*command, env=secret_setup["env"])
         _assert_clean(f"mlchaos {' '.join(command)}", more.stdout + more.stderr)
     _assert_clean("the ledger", _ledger_dump())
-    _assert_clean("the alert", "\n".join(r.body.decode("utf-8", "replace")
-                                         for r in webhook.requests))
+    _assert_clean(
+        "the alert", "\n".join(r.body.decode("utf-8", "replace") for r in webhook.requests)
+    )

@@ -18,8 +18,12 @@ def user_callback(context: dict) -> None:
         handle.write(context["ti"].task_id + "\n")
 
 
-with DAG("callback_dag", schedule=None, start_date=dt.datetime(2026, 1, 1),
-         default_args={"on_failure_callback": user_callback}) as dag:
+with DAG(
+    "callback_dag",
+    schedule=None,
+    start_date=dt.datetime(2026, 1, 1),
+    default_args={"on_failure_callback": user_callback},
+) as dag:
 
     @task
     def read_feed() -> int:
@@ -31,5 +35,12 @@ with DAG("callback_dag", schedule=None, start_date=dt.datetime(2026, 1, 1),
 
     train(read_feed())
 
-add_chaos(dag, fault="upstream_outage", target="${CALLBACK_FEED}", mode="missing",
-          before="read_feed", consumer="train", alert=MlchaosWebhookNotifier())
+add_chaos(
+    dag,
+    fault="upstream_outage",
+    target="${CALLBACK_FEED}",
+    mode="missing",
+    before="read_feed",
+    consumer="train",
+    alert=MlchaosWebhookNotifier(),
+)

@@ -16,6 +16,13 @@ plain = build()
 chaos = build()
 chaos.dag_id = "tutorial_taskflow_api_chaos"
 # data faults act on a file standing in for the orders feed (the DAG itself reads none)
-add_chaos(chaos, before="extract", gate="transform", consumer="load",
-          fault="nulls", columns=["amount"], fraction=0.5,
-          target=os.environ.get("MLCHAOS_TUTORIAL_FEED", "/nonexistent/orders.csv"))
+add_chaos(
+    chaos,
+    before="extract",
+    gate="transform",
+    consumer="load",
+    fault="nulls",
+    columns=["amount"],
+    fraction=0.5,
+    target=os.environ.get("MLCHAOS_TUTORIAL_FEED", "/nonexistent/orders.csv"),
+)

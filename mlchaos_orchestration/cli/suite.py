@@ -1,0 +1,164 @@
+"""``mlchaos suite``, ``mlchaos demo`` and ``mlchaos report``, registered on the main CLI app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from mlchaos_orchestration.cli.commands import app
+
+DEFAULT_ORCHESTRATORS = "airflow,dagster"
+
+
+def _live_suite(file: Path, orchestrators: list[str], reports_dir: Path) -> Any:
+    from rich.console import Console
+    from rich.live import Live
+    from rich.table import Table
+
+    from mlchaos_orchestration.suite.run import run_suite
+
+    console = Console(stderr=True)
+
+    def render(rows: list[dict[str, Any]], elapsed: float) -> Table:
+        total = rows[0]["total"] if rows else "?"
+        done = sum(1 for r in rows if r["verdict"])
+        current = next((r for r in reversed(rows) if not r["verdict"]), None)
+        title = (
+            f"experiment {min(done + 1, total) if isinstance(total, int) else done}/{total}"
+            f" · {elapsed:.0f} s"
+            + (f" · running {current['orchestrator']}: {current['experiment']}" if current else "")
+        )
+        table = Table(title=title, title_justify="left")
+        for col in ("orchestrator", "experiment", "verdict"):
+            table.add_column(col)
+        for r in rows[-30:]:
+            table.add_row(r["orchestrator"], r["experiment"], r["verdict"] or "…")
+        return table
+
+    with Live(
+        render([], 0), console=console, refresh_per_second=2, transient=not console.is_terminal
+    ) as live:
+        result = run_suite(
+            file,
+            orchestrators=orchestrators,
+            reports_dir=reports_dir,
+            on_progress=lambda rows, t: live.update(render(rows, t)),
+        )
+    return result
+
+
+def _print_scorecard(result: Any) -> None:
+    journal = result.journal
+    typer.echo(
+        f"{'orchestrator':<9} {'experiment':<22} {'verdict':<12} {'expected':<10} "
+        f"{'detect s':>8} {'alert s':>8}"
+    )
+    for r in journal["runs"]:
+        mark = "" if r["expect"] in (None, r["verdict"]) else "  (unexpected)"
+        det = "-" if r["detection_latency_s"] is None else f"{r['detection_latency_s']:.2f}"
+        alr = "-" if r["alert_latency_s"] is None else f"{r['alert_latency_s']:.2f}"
+        typer.echo(
+            f"{r['orchestrator']:<9} {r['experiment']:<22} {r['verdict']:<12} "
+            f"{r['expect'] or '-':<10} {det:>8} {alr:>8}{mark}"
+        )
+    mut = journal["mutation"]
+    typer.echo(
+        f"resilience score: {journal['resilience_score']}  "
+        f"gate mutation score: {mut['killed']}/{mut['mutants']}"
+    )
+    for s in mut["survivors"][:10]:
+        why = f"  ({s['why']})" if s.get("why") else ""
+        typer.echo(f"  survived: {s['experiment']}: {s['what']} -> add {s['expectation']}{why}")
+    typer.echo(f"report: {result.report_dir}  ({result.duration_s:.0f} s)")
+
+
+def _exit_for(result: Any, fail_on: str) -> None:
+    bad = {v.strip() for v in fail_on.split(",") if v.strip()}
+    if bad and any(r["verdict"] in bad for r in result.journal["runs"]):
+        raise typer.Exit(1)
+
+
+@app.command()
+def suite(
+    file: Path = typer.Argument(..., help="experiments YAML"),
+    orchestrator: str = typer.Option(
+        DEFAULT_ORCHESTRATORS, help="comma list: plain, airflow, dagster"
+    ),
+    reports_dir: Path = typer.Option(Path("reports"), help="where reports go"),
+    fail_on: str = typer.Option(
+        "", help="verdicts that make the exit code 1, e.g. silent,unalerted"
+    ),
+    sweep: str = typer.Option("", help="experiment to run at a range of intensities"),
+    intensities: str = typer.Option("", help="comma list for --sweep (default 0.001..0.5)"),
+) -> None:
+    """Run the resilience suite: control + every experiment on each pipeline, then report."""
+    orchestrators = [o.strip() for o in orchestrator.split(",") if o.strip()]
+    if sweep:
+        _run_sweep(file, sweep, intensities, orchestrators, reports_dir)
+        return
+    result = _live_suite(file, orchestrators, reports_dir)
+    _print_scorecard(result)
+    _exit_for(result, fail_on)
+
+
+def _run_sweep(
+    file: Path, experiment: str, intensities: str, orchestrators: list[str], reports_dir: Path
+) -> None:
+    import json
+    import tempfile
+
+    from mlchaos_orchestration.reporting.report import html_report
+    from mlchaos_orchestration.reporting.sweep import DEFAULT_INTENSITIES, summarise, sweep_file
+
+    try:
+        values = [float(v) for v in intensities.split(",") if v.strip()] or list(
+            DEFAULT_INTENSITIES
+        )
+    except ValueError:
+        raise typer.BadParameter("--intensities must be a comma list of numbers") from None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = sweep_file(file, experiment, values, Path(tmp) / "sweep.yaml")
+        result = _live_suite(path, orchestrators, reports_dir)
+    result.journal["sweep"] = summarise(result.journal, experiment)
+    (result.report_dir / "journal.json").write_text(
+        json.dumps(result.journal, indent=2, default=str)
+    )
+    (result.report_dir / "report.html").write_text(html_report(result.journal))
+    for orch, minimum in result.journal["sweep"]["minimum_detected"].items():
+        typer.echo(f"{orch}: minimum intensity detected for {experiment}: {minimum}")
+    typer.echo(f"report: {result.report_dir}")
+
+
+@app.command()
+def demo(
+    orchestrator: str = typer.Option(DEFAULT_ORCHESTRATORS, help="comma list"),
+    reports_dir: Path = typer.Option(Path("reports")),
+) -> None:
+    """The main job: the example resilience suite on embedded defaults (SQLite + local files)."""
+    from mlchaos_orchestration.suite.demo import EXPERIMENTS_PATH
+
+    result = _live_suite(
+        EXPERIMENTS_PATH, [o.strip() for o in orchestrator.split(",") if o.strip()], reports_dir
+    )
+    _print_scorecard(result)
+
+
+@app.command()
+def report(
+    suite_id: str = typer.Option("", help="suite id (default: the latest)"),
+    reports_dir: Path = typer.Option(Path("reports")),
+) -> None:
+    """Re-write the report of a suite from the ledger."""
+    from mlchaos_orchestration.core.ledger import Ledger
+    from mlchaos_orchestration.reporting.report import build_journal, write_report
+
+    ledger = Ledger()
+    if not suite_id:
+        runs = [r for r in ledger.list_runs(limit=1000) if r.get("suite_id")]
+        if not runs:
+            raise typer.BadParameter("no suite runs in the ledger yet")
+        suite_id = runs[0]["suite_id"]
+    out = write_report(build_journal(ledger, suite_id), reports_dir)
+    typer.echo(f"report: {out}")

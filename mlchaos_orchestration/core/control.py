@@ -1,0 +1,154 @@
+"""Orchestrator-neutral chaos control: what an Airflow operator, a Dagster resource or the plain
+runner calls. Every function takes only JSON-able arguments and the ledger, so any worker process
+can run any step (nothing lives in process memory)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from mlchaos_orchestration.core.experiment import Experiment, FaultEntry
+from mlchaos_orchestration.core.ledger import Ledger
+from mlchaos_orchestration.core.session import (
+    AppliedFault,
+    apply_fault,
+    guard,
+    plan,
+    recover,
+    restore_all,
+)
+from mlchaos_orchestration.core.verdict import compute_verdict
+from mlchaos_orchestration.faults.base import ApplyContext, DataFault, EnvironmentFault
+from mlchaos_orchestration.settings import Settings, get_settings
+
+
+def run_id_for(run_key: str, experiment: str) -> str:
+    """Stable ledger run id for an orchestrator run (e.g. Airflow ``dag_run.run_id``)."""
+    return hashlib.sha256(f"{experiment}\x00{run_key}".encode()).hexdigest()[:16]
+
+
+def seed_for(experiment_seed: int, run_key: str) -> int:
+    """Per-run seed derived from the experiment seed and the orchestrator run key."""
+    digest = hashlib.sha256(f"{experiment_seed}:{run_key}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def begin_run(
+    exp: Experiment,
+    *,
+    run_key: str,
+    orchestrator: str,
+    pipeline: str,
+    ledger: Ledger | None = None,
+    suite_id: str | None = None,
+    meta: dict[str, Any] | None = None,
+) -> str:
+    """Create (idempotently) the ledger run for an orchestrator run; restore expired leases."""
+    ledger = ledger or Ledger()
+    recover(ledger)
+    run_id = run_id_for(run_key, exp.name)
+    existed = ledger.get_run(run_id) is not None
+    ledger.start_run(
+        exp.name,
+        pipeline=pipeline,
+        orchestrator=orchestrator,
+        control=exp.control,
+        seed=exp.seed,
+        run_id=run_id,
+        suite_id=suite_id,
+        meta={"experiment": exp.spec(), "run_key": run_key, **(meta or {})},
+    )
+    if not existed:
+        ledger.record(run_id, "run_started", source=orchestrator)
+    return run_id
+
+
+def as_environment_fault(entry: FaultEntry, target: Any = None) -> EnvironmentFault:
+    """The fault to apply to stored data: environment faults as they are, data faults wrapped
+    in a :class:`StoredDataFault` on ``target`` (required for data faults)."""
+    if isinstance(entry.fault, EnvironmentFault):
+        return entry.fault
+    from mlchaos_orchestration.errors import SpecError
+    from mlchaos_orchestration.faults.environment.stored import StoredDataFault
+
+    if target is None:
+        raise SpecError([f"{entry.name}: a data fault on stored data needs a target"])
+    assert isinstance(entry.fault, DataFault)
+    return StoredDataFault(inner=entry.fault, target=target)
+
+
+def render_target(target: Any, ds: str | None) -> Any:
+    """Fill ``{ds}`` in a target (string or mapping values) with the run date."""
+    if target is None or ds is None:
+        return target
+    if isinstance(target, str):
+        return target.replace("{ds}", ds)
+    if isinstance(target, dict):
+        return {k: render_target(v, ds) for k, v in target.items()}
+    return target
+
+
+def render_fault(fault: EnvironmentFault, ds: str | None) -> EnvironmentFault:
+    """Fill ``{ds}`` in an environment fault's ``target`` (templates keep theirs)."""
+    target = getattr(fault, "target", None)
+    if ds is None or target is None:
+        return fault
+    return fault.model_copy(update={"target": render_target(target, ds)})
+
+
+def inject(
+    run_id: str,
+    exp: Experiment,
+    entry: FaultEntry,
+    *,
+    seed: int,
+    ds: str | None = None,
+    target: Any = None,
+    ledger: Ledger | None = None,
+    settings: Settings | None = None,
+    source: str = "",
+    dry_run: bool = False,
+) -> AppliedFault | list[str]:
+    """Apply one fault of ``exp`` for run ``run_id`` (or, with ``dry_run``, say what it would
+    touch)."""
+    settings = settings or get_settings()
+    ledger = ledger or Ledger(settings.ledger_url)
+    fault = render_fault(as_environment_fault(entry, render_target(target or entry.target, ds)), ds)
+    ctx = ApplyContext(seed=seed, ds=ds, run_id=run_id, s3_endpoint_url=settings.s3_endpoint_url)
+    if dry_run:
+        guard(fault, ctx, exp.safety, settings)
+        return plan(fault, ctx)
+    return apply_fault(
+        ledger, fault, ctx, run_id=run_id, safety=exp.safety, settings=settings, source=source
+    )
+
+
+def record(
+    run_id: str, kind: str, *, source: str = "", ledger: Ledger | None = None, **data: Any
+) -> None:
+    """Record an event (gate_failed, consumer_started, alert_sent, ...) for a run."""
+    (ledger or Ledger()).record(run_id, kind, source=source, **data)
+
+
+def finish(
+    run_id: str,
+    *,
+    ledger: Ledger | None = None,
+    settings: Settings | None = None,
+    alert_deadline_s: float | None = None,
+) -> dict[str, Any]:
+    """Restore every fault of the run, compute and store its verdict, close the run."""
+    settings = settings or get_settings()
+    ledger = ledger or Ledger(settings.ledger_url)
+    restore_all(ledger, run_id=run_id, settings=settings, reason="run ended")
+    run = ledger.get_run(run_id) or {}
+    deadline = alert_deadline_s
+    if deadline is None:
+        exp = (run.get("meta") or {}).get("experiment") or {}
+        deadline = float((exp.get("safety") or {}).get("alert_deadline_s", 300.0))
+    verdict = compute_verdict(
+        ledger.events(run_id), control=bool(run.get("control")), alert_deadline_s=deadline
+    )
+    ledger.set_verdict(run_id, verdict)
+    ledger.end_run(run_id, "finished")
+    return verdict

@@ -1,0 +1,152 @@
+"""Production-like daily feature pipeline, carrying a dormant mlchaos task group.
+
+raw events (``ds=YYYY-MM-DD/`` partitions in a local dir or ``s3://``) -> ingest -> build_features
+(SQL table ``features``, SQLite by default, PostgreSQL when ``MLCHAOS_FEATURES_URL`` says so) ->
+validate_features (GX gate) -> train_model (scikit-learn) -> register_model.
+
+Configuration comes from env vars at run time (``MLCHAOS_RAW_ROOT``, ``MLCHAOS_FEATURES_URL``,
+``MLCHAOS_MODEL_DIR``, defaults under ``MLCHAOS_HOME``). Data passes between tasks through storage
+(a staging parquet file, the features table, a staged model file), never through big XComs.
+Every failure alerts through :class:`MlchaosWebhookNotifier`. Chaos runs are triggered with
+``{"mlchaos": {"experiment": "<name in experiments.yaml>"}}`` as the run's conf.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import DAG, task
+
+from mlchaos_orchestration.airflow import MlchaosWebhookNotifier, add_chaos
+from mlchaos_orchestration.airflow.gate import GreatExpectationsGateOperator
+from mlchaos_orchestration.airflow.params import export_example_defaults
+from mlchaos_orchestration.examples import GATE_SUITE_PATH
+from mlchaos_orchestration.examples.locations import ExampleConfig
+
+DAG_ID = "feature_pipeline"
+EXPERIMENTS_FILE = str(Path(__file__).with_name("experiments.yaml"))
+
+
+def _config() -> ExampleConfig:
+    return ExampleConfig.from_env()
+
+
+# the defaults are exported so ${MLCHAOS_RAW_ROOT} / ${MLCHAOS_FEATURES_URL} in experiments agree
+export_example_defaults()
+
+
+def _staging(ds: str) -> Path:
+    from mlchaos_orchestration.settings import get_settings
+
+    path = get_settings().data_dir / "example" / "staging" / ds
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _s3_client(root: str) -> Any:
+    if not root.startswith("s3://"):
+        return None
+    import boto3
+
+    from mlchaos_orchestration.settings import get_settings
+
+    return boto3.client("s3", endpoint_url=get_settings().s3_endpoint_url)
+
+
+def features_target() -> dict[str, Any]:
+    """Where data faults act: the run date's partition of the features table."""
+    # a reference, not the URL: a password in MLCHAOS_FEATURES_URL never reaches the ledger
+    return {"url": "${MLCHAOS_FEATURES_URL}", "table": "features", "where": {"ds": "{ds}"}}
+
+
+def _ds(context: Any = None) -> str:
+    """The partition a run works on: its logical date, else the day it was due."""
+    from airflow.sdk import get_current_context
+
+    from mlchaos_orchestration.airflow.context import run_date
+
+    return str(run_date(context or get_current_context()))
+
+
+def load_features(context: Any) -> Any:
+    """The gate's input: the run date's partition of the features table."""
+    from mlchaos_orchestration.examples.steps import read_features
+
+    return read_features(_config().features_url, ds=_ds(context))
+
+
+with DAG(
+    dag_id=DAG_ID,
+    schedule="@daily",
+    start_date=dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"retries": 0, "on_failure_callback": MlchaosWebhookNotifier()},
+    tags=["mlchaos", "example"],
+    doc_md=__doc__,
+) as dag:
+
+    @task
+    def ingest() -> dict[str, Any]:
+        """Read the day's raw partition (falls back to the last available one, on purpose)."""
+        from mlchaos_orchestration.examples.steps import ingest as read
+
+        cfg, ds = _config(), _ds()
+        frame = read(cfg.raw_root, ds, client=_s3_client(cfg.raw_root), retry_delay_s=0.05)
+        frame.to_parquet(_staging(ds) / "events.parquet", index=False)
+        return {"rows": int(len(frame)), "source_ds": frame.attrs.get("source_ds")}
+
+    @task
+    def build_features() -> int:
+        """Build features from the staged events into the features table."""
+        import pandas as pd
+
+        from mlchaos_orchestration.examples.steps import build_features as build
+        from mlchaos_orchestration.examples.steps import write_features
+
+        ds = _ds()
+        events = pd.read_parquet(_staging(ds) / "events.parquet")
+        return write_features(build(events), _config().features_url, ds=ds)
+
+    validate = GreatExpectationsGateOperator(
+        task_id="validate_features",
+        suite=str(GATE_SUITE_PATH),
+        loader=load_features,
+        profile_hints={"key": "event_id", "label": "is_fraud", "timestamp_column": "event_ts"},
+    )
+
+    @task
+    def train_model() -> dict[str, Any]:
+        """Train on the validated features; stage the model for registration."""
+        import joblib
+
+        from mlchaos_orchestration.examples.steps import read_features, train
+
+        ds = _ds()
+        model, metrics = train(read_features(_config().features_url, ds=ds))
+        joblib.dump((model, metrics), _staging(ds) / "model.joblib")
+        return metrics
+
+    @task
+    def register_model() -> str:
+        """Register the staged model as the next version."""
+        import joblib
+
+        from mlchaos_orchestration.examples.steps import register_model as register
+
+        ds = _ds()
+        model, metrics = joblib.load(_staging(ds) / "model.joblib")
+        return str(register(model, metrics, _config().model_dir))
+
+    ingest() >> build_features() >> validate >> train_model() >> register_model()
+
+add_chaos(
+    dag,
+    experiments_file=EXPERIMENTS_FILE,
+    before="ingest",
+    gate="validate_features",
+    consumer="train_model",
+    data_target=features_target,
+)

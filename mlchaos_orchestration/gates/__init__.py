@@ -1,0 +1,1 @@
+"""Gates under test: the thin Great Expectations 1.x adapter and gate mutation analysis."""

@@ -1,0 +1,319 @@
+"""Thin Great Expectations 1.x gate adapter: validate a pandas frame against a suite of specs.
+
+Suites are plain data (:class:`SuiteSpec`, loaded from YAML or a GX suite JSON export), so that
+experiments, reports and DAG files can carry them without importing ``great_expectations``; GX is
+imported on the first :func:`validate_frame` call only (it costs seconds and ~200 MB).
+
+Only GX's public API is used: an ephemeral data context, a pandas data source with one dataframe
+asset and a whole-dataframe batch definition, ``gx.ExpectationSuite`` and ``batch.validate``.
+That context is built once per process (with progress bars off) and reused; each call passes its
+own frame as a batch parameter, under a lock.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from mlchaos_orchestration.errors import MlchaosError, SpecError, did_you_mean
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+__all__ = [
+    "ExpectationSpec",
+    "GateFailed",
+    "GateResult",
+    "SuiteSpec",
+    "assert_gate",
+    "expectation_types",
+    "load_suite_specs",
+    "validate_frame",
+]
+
+_INDEX_KEY = "mlchaos_index"
+_LOCK = threading.Lock()
+_BATCH_DEFINITION: Any = None
+
+
+# ------------------------------------------------------------------------------------------- specs
+class ExpectationSpec(BaseModel):
+    """One expectation as data: the GX class name and its keyword arguments.
+
+    ``type`` accepts the class name (``ExpectColumnValuesToNotBeNull``) or the snake_case name GX
+    writes in suite exports (``expect_column_values_to_not_be_null``); it is checked against
+    ``great_expectations.expectations`` when the suite is built, not here (that import is heavy).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: str = Field(min_length=1)
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("type")
+    @classmethod
+    def _camel(cls, value: str) -> str:
+        value = value.strip()
+        if "_" in value or value[:1].islower():
+            return "".join(part[:1].upper() + part[1:] for part in value.split("_") if part)
+        return value
+
+    def render(self) -> str:
+        """``ExpectColumnValuesToNotBeNull(column="amount")``."""
+        from mlchaos_orchestration.gates.mutation import render
+
+        return render(self.model_dump())
+
+
+class SuiteSpec(BaseModel):
+    """A named list of expectation specs (a GX expectation suite as plain data)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    expectations: list[ExpectationSpec] = Field(default_factory=list)
+
+    def with_expectations(self, *extra: ExpectationSpec | dict[str, Any]) -> SuiteSpec:
+        """A copy of this suite with ``extra`` expectations appended."""
+        added = [e if isinstance(e, ExpectationSpec) else ExpectationSpec(**e) for e in extra]
+        return self.model_copy(update={"expectations": [*self.expectations, *added]})
+
+
+def load_suite_specs(source: str | Path | dict[str, Any]) -> SuiteSpec:
+    """Load a suite from a YAML file, a GX suite JSON export, or an already-parsed mapping.
+
+    YAML shape: ``{name: ..., expectations: [{type: ExpectX, kwargs: {...}}, ...]}``. GX exports
+    (``expectation_type`` / ``expectation_suite_name`` of 0.x, ``type`` / ``name`` of 1.x) load
+    too; their ``id``, ``notes`` and other bookkeeping keys are ignored.
+    """
+    data = source if isinstance(source, dict) else _read_mapping(Path(source))
+    if not isinstance(data, dict):
+        raise SpecError([f"suite: expected a mapping, got {type(data).__name__}"])
+    name = data.get("name") or data.get("expectation_suite_name")
+    items = data.get("expectations") or []
+    if not isinstance(items, list):
+        raise SpecError(["suite.expectations: expected a list"])
+    try:
+        return SuiteSpec(name=name or "suite", expectations=[_spec_from_item(i) for i in items])
+    except ValidationError as exc:
+        raise SpecError([_pydantic_problem(exc, "suite")]) from None
+
+
+def _read_mapping(path: Path) -> Any:
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError([f"suite file {str(path)!r}: {exc.strerror or exc}"]) from None
+    try:
+        return json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SpecError([f"suite file {str(path)!r}: not valid YAML/JSON: {first}"]) from None
+
+
+def _spec_from_item(item: Any) -> ExpectationSpec:
+    if not isinstance(item, dict):
+        raise SpecError([f"suite expectation: expected a mapping, got {item!r}"])
+    return ExpectationSpec(
+        type=item.get("type") or item.get("expectation_type") or "",
+        kwargs=item.get("kwargs") or {},
+        meta=item.get("meta") or {},
+    )
+
+
+def _pydantic_problem(exc: ValidationError, prefix: str) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err.get("loc", ()))
+    return f"{prefix}.{where}: {err.get('msg', 'invalid')}" if where else f"{prefix}: {err['msg']}"
+
+
+# ------------------------------------------------------------------------------------------ result
+@dataclass
+class GateResult:
+    """Outcome of one gate validation; JSON-serialisable through :meth:`to_dict`.
+
+    ``failed`` holds one dict per failed expectation: ``expectation`` (class name), ``column``,
+    ``kwargs``, ``observed_value``, ``unexpected_count``, ``unexpected_percent`` and ``exception``
+    (message when GX raised while evaluating it, e.g. a missing column).
+    """
+
+    success: bool
+    evaluated: int
+    duration_s: float
+    suite: str = ""
+    rows: int = 0
+    failed: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        """One line: ``2/9 expectations failed: ExpectX(column="a") [unexpected 20.0%]; ...``."""
+        if self.success:
+            return f"{self.evaluated} expectations passed"
+        parts = [_describe_failure(f) for f in self.failed]
+        return f"{len(self.failed)}/{self.evaluated} expectations failed: " + "; ".join(parts)
+
+
+def _describe_failure(failure: dict[str, Any]) -> str:
+    from mlchaos_orchestration.gates.mutation import render
+
+    text = render({"type": failure["expectation"], "kwargs": failure["kwargs"]}, max_len=80)
+    if failure.get("exception"):
+        return f"{text} [error: {failure['exception']}]"
+    if failure.get("unexpected_percent") is not None:
+        return f"{text} [unexpected {failure['unexpected_percent']:.4g}%]"
+    if failure.get("observed_value") is not None:
+        return f"{text} [observed {_short(failure['observed_value'])}]"
+    return text
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class GateFailed(MlchaosError):
+    """The gate's suite failed on the data; ``result`` carries the details."""
+
+    def __init__(self, result: GateResult):
+        self.result = result
+        super().__init__(f"gate {result.suite!r} failed: {result.summary()}")
+
+
+# -------------------------------------------------------------------------------------- validation
+def expectation_types() -> list[str]:
+    """Names of every expectation class in ``great_expectations.expectations`` (imports GX)."""
+    gx = _import_gx()
+    return sorted(
+        n
+        for n in dir(gx.expectations)
+        if n.startswith("Expect") and isinstance(getattr(gx.expectations, n), type)
+    )
+
+
+def validate_frame(
+    frame: pd.DataFrame, suite: SuiteSpec | dict[str, Any] | str | Path
+) -> GateResult:
+    """Validate ``frame`` against ``suite`` with GX; never raises on failed expectations.
+
+    Raises :class:`~mlchaos_orchestration.errors.SpecError` for an unknown expectation type (with
+    a did-you-mean hint) or kwargs GX rejects.
+    """
+    spec = suite if isinstance(suite, SuiteSpec) else load_suite_specs(suite)
+    start = time.perf_counter()
+    gx = _import_gx()
+    gx_suite = gx.ExpectationSuite(
+        name=spec.name, expectations=[_build(gx, e, i) for i, e in enumerate(spec.expectations)]
+    )
+    with _LOCK:
+        batch = _batch_definition(gx).get_batch(batch_parameters={"dataframe": frame})
+        outcome = batch.validate(gx_suite, result_format="SUMMARY").to_json_dict()
+    failed = [_failure(r, spec) for r in outcome["results"] if not r["success"]]
+    failed.sort(key=lambda f: f.pop("_index"))
+    return GateResult(
+        success=bool(outcome["success"]),
+        evaluated=int(outcome["statistics"]["evaluated_expectations"]),
+        duration_s=round(time.perf_counter() - start, 6),
+        suite=spec.name,
+        rows=int(len(frame)),
+        failed=failed,
+    )
+
+
+def assert_gate(frame: pd.DataFrame, suite: SuiteSpec | dict[str, Any] | str | Path) -> GateResult:
+    """:func:`validate_frame`, raising :class:`GateFailed` when any expectation fails."""
+    result = validate_frame(frame, suite)
+    if not result.success:
+        raise GateFailed(result)
+    return result
+
+
+def _import_gx() -> Any:
+    """Import GX with its import-time INFO logging silenced (unless the user configured it)."""
+    gx_logger = logging.getLogger("great_expectations")
+    if gx_logger.level == logging.NOTSET:
+        gx_logger.setLevel(logging.WARNING)
+    import great_expectations as gx
+
+    return gx
+
+
+def _batch_definition(gx: Any) -> Any:
+    """The process-wide whole-dataframe batch definition (built once; caller holds ``_LOCK``)."""
+    global _BATCH_DEFINITION
+    if _BATCH_DEFINITION is None:
+        from great_expectations.data_context.types.base import (
+            DataContextConfig,
+            InMemoryStoreBackendDefaults,
+            ProgressBarsConfig,
+        )
+
+        config = DataContextConfig(
+            store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+            progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
+            analytics_enabled=False,
+        )
+        context = gx.get_context(mode="ephemeral", project_config=config)
+        asset = context.data_sources.add_pandas("mlchaos").add_dataframe_asset("frame")
+        _BATCH_DEFINITION = asset.add_batch_definition_whole_dataframe("whole_frame")
+    return _BATCH_DEFINITION
+
+
+def _build(gx: Any, spec: ExpectationSpec, index: int) -> Any:
+    cls = getattr(gx.expectations, spec.type, None)
+    if not (isinstance(cls, type) and spec.type.startswith("Expect")):
+        suggestion = did_you_mean(spec.type, expectation_types())
+        hint = f" (did you mean {suggestion!r}?)" if suggestion else ""
+        raise SpecError([f"unknown expectation type {spec.type!r}{hint}"])
+    try:
+        return cls(**spec.kwargs, meta={**spec.meta, _INDEX_KEY: index})
+    except (ValidationError, TypeError, ValueError) as exc:
+        raise SpecError(
+            [f"{spec.type}: invalid kwargs {spec.kwargs!r}: {_first_line(exc)}"]
+        ) from None
+
+
+def _first_line(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        return f"{where}: {err.get('msg', '')}" if where else str(err.get("msg", ""))
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _failure(result: dict[str, Any], suite: SuiteSpec) -> dict[str, Any]:
+    config = result.get("expectation_config") or {}
+    index = int((config.get("meta") or {}).get(_INDEX_KEY, -1))
+    spec = suite.expectations[index] if 0 <= index < len(suite.expectations) else None
+    details = result.get("result") or {}
+    exception = result.get("exception_info") or {}
+    kwargs = {k: v for k, v in (config.get("kwargs") or {}).items() if k != "batch_id"}
+    message = exception.get("exception_message") if exception.get("raised_exception") else None
+    return {
+        "_index": index,
+        "expectation": spec.type if spec else ExpectationSpec(type=config.get("type", "?")).type,
+        "column": kwargs.get("column", kwargs.get("column_list")),
+        "kwargs": kwargs,
+        "observed_value": details.get("observed_value"),
+        "unexpected_count": details.get("unexpected_count"),
+        "unexpected_percent": details.get("unexpected_percent"),
+        "exception": _one_line(message) if message else None,
+    }
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    line = re.sub(r"\s+", " ", str(text)).strip()
+    return line if len(line) <= limit else line[: limit - 3] + "..."

@@ -1,0 +1,83 @@
+"""Scores from verdicts: the resilience score and the gate mutation score.
+
+Resilience score (0-100): over fault experiments with an outcome (not ``not_applied``/``error``),
+``caught`` counts 1, ``unalerted`` 0.5 (the gate held but nobody was told), ``silent`` 0. A false
+alarm on the clean control run halves the score: a gate that always fails "catches" everything.
+
+Mutation score: each fault experiment is a mutant of the pipeline's data; the gate *kills* it when
+the run halted before the consumer (``caught`` or ``unalerted``). Score = killed / mutants. Every
+survivor is named with the concrete expectation that would have killed it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+WEIGHTS = {"caught": 1.0, "unalerted": 0.5, "silent": 0.0}
+KILLED = frozenset({"caught", "unalerted"})
+
+
+def resilience_score(rows: list[dict[str, Any]]) -> float | None:
+    """Weighted share of caught faults (0-100), or None when nothing was judged."""
+    judged = [r for r in rows if not r.get("control") and r.get("verdict") in WEIGHTS]
+    if not judged:
+        return None
+    score = 100.0 * sum(WEIGHTS[r["verdict"]] for r in judged) / len(judged)
+    if any(r.get("control") and r.get("verdict") == "false_alarm" for r in rows):
+        score /= 2
+    return round(score, 1)
+
+
+def mutation_report(
+    rows: list[dict[str, Any]], profiles: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """Mutants killed / mutants, and for every survivor the expectation that would kill it.
+
+    ``profiles`` maps an orchestrator name to a profile of its clean gate input (recorded by the
+    control run as a ``data_profile`` event); suggestions take their bounds from it.
+    """
+    profiles = profiles or {}
+    fallback = next(iter(profiles.values()), None)
+    from mlchaos_orchestration.gates.mutation import killing_expectation, render
+
+    mutants = [r for r in rows if not r.get("control") and r.get("verdict") in WEIGHTS]
+    killed = [r for r in mutants if r["verdict"] in KILLED]
+    survivors: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in mutants:
+        if row["verdict"] in KILLED:
+            continue
+        for fault in row.get("faults", []):
+            profile = profiles.get(str(row.get("orchestrator")), fallback)
+            suggestion = killing_expectation(fault, profile)
+            key = (row["experiment"], describe_fault(fault))
+            entry = survivors.setdefault(
+                key,
+                {
+                    "pipeline": row.get("pipeline", ""),
+                    "experiment": row["experiment"],
+                    "fault": fault.get("fault"),
+                    "what": describe_fault(fault),
+                    "expectation": render(suggestion) if suggestion else None,
+                    "expectation_spec": suggestion,
+                    "orchestrators": [],
+                    "why": ((suggestion or {}).get("meta") or {}).get("why", ""),
+                },
+            )
+            entry["orchestrators"].append(str(row.get("orchestrator")))
+    return {
+        "mutants": len(mutants),
+        "killed": len(killed),
+        "score": round(len(killed) / len(mutants), 3) if mutants else None,
+        "survivors": list(survivors.values()),
+    }
+
+
+def describe_fault(fault: dict[str, Any]) -> str:
+    """Short human description of a fault spec, e.g. ``nulls in `amount` (20%)``."""
+    name = str(fault.get("fault", "?"))
+    cols = fault.get("columns") or ([fault["label"]] if fault.get("label") else [])
+    where = f" in {', '.join(f'`{c}`' for c in cols)}" if cols else ""
+    frac = fault.get("fraction")
+    amount = f" ({float(frac):.0%})" if isinstance(frac, (int, float)) and cols else ""
+    mode = f" ({fault['mode']})" if fault.get("mode") else ""
+    return f"{name}{where}{amount}{mode}"

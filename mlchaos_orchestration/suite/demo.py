@@ -1,0 +1,64 @@
+"""The bundled demo: seeded sample data, a local webhook receiver standing in for Slack, and the
+example experiment matrix run against the example pipeline on embedded defaults."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from mlchaos_orchestration.examples.locations import ExampleConfig, prepare
+
+EXPERIMENTS_PATH = Path(__file__).resolve().parents[1] / "examples" / "experiments.yaml"
+
+
+@contextmanager
+def demo_environment(config: ExampleConfig | None = None) -> Iterator[ExampleConfig]:
+    """Prepare sample data, export the example config and start a local alert receiver.
+
+    The receiver is a real HTTP server on 127.0.0.1; alerts counted by the verdicts are the
+    deliveries it acknowledged.
+    """
+    from mlchaos_orchestration.suite.receiver import WebhookReceiver
+
+    cfg = config or ExampleConfig.from_env()
+    prepare(cfg)
+    saved = {k: os.environ.get(k) for k in [*cfg.export(), "MLCHAOS_ALERT_WEBHOOK_URL"]}
+    with WebhookReceiver() as receiver:
+        os.environ.update(cfg.export())
+        os.environ["MLCHAOS_ALERT_WEBHOOK_URL"] = receiver.url
+        try:
+            yield cfg
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+def run_plain_demo(on_result: Callable[[str, dict], None] | None = None) -> list[dict]:
+    """Run every example experiment with the plain Python runner; return the verdicts."""
+    from mlchaos_orchestration.core.experiment import load_experiments
+    from mlchaos_orchestration.core.ledger import Ledger
+    from mlchaos_orchestration.core.runner import run_experiment
+    from mlchaos_orchestration.examples.plain import build_pipeline
+
+    results = []
+    with demo_environment() as cfg:
+        spec = load_experiments(EXPERIMENTS_PATH)
+        pipeline = build_pipeline(cfg)
+        ledger = Ledger()
+        for exp in spec.experiments:
+            result = run_experiment(pipeline, exp, ledger=ledger, ds=cfg.ds)
+            row = {
+                "experiment": exp.name,
+                "expect": exp.expect,
+                "run_id": result.run_id,
+                **result.verdict,
+            }
+            results.append(row)
+            if on_result is not None:
+                on_result(exp.name, row)
+    return results

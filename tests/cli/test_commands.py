@@ -1,0 +1,175 @@
+"""The CLI: one-line errors, non-zero exits, no tracebacks, dry runs that touch nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+MLCHAOS = [sys.executable, "-m", "mlchaos_orchestration.cli"]
+
+
+def run(
+    args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*MLCHAOS, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+    )
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    root = tmp_path / "data"
+    (root / "ds=2026-01-01").mkdir(parents=True)
+    (root / "ds=2026-01-01" / "part.csv").write_text("a,b\n1,2\n3,4\n")
+    return root
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "exp.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_faults_list_shows_every_fault() -> None:
+    out = run(["faults", "list"])
+    assert out.returncode == 0
+    for name in (
+        "nulls",
+        "out_of_range",
+        "type_flip",
+        "unseen_category",
+        "drop_column",
+        "rename_column",
+        "duplicate_rows",
+        "label_shuffle",
+        "mislabel",
+        "class_removal",
+        "drift",
+        "upstream_outage",
+        "stale_partition_replay",
+        "connector_failure",
+    ):
+        assert f"\n{name} " in "\n" + out.stdout, name
+    assert "fraction:" in out.stdout
+
+
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ("experiments: [\n", "invalid YAML"),
+        (
+            "experiments:\n  - name: a\n    faults: [{fault: nullz, columns: [a]}]\n",
+            "did you mean 'nulls'",
+        ),
+        (
+            "experiments:\n  - name: a\n    faults: [{fault: nulls, columns: [a], fraction: 3}]\n",
+            "experiments[0].faults[0].fraction: must be <= 1",
+        ),
+        (
+            "experiments:\n  - name: a\n    faults: [{fault: upstream_outage, mode: missing}]\n",
+            "experiments[0].faults[0].target: required",
+        ),
+    ],
+)
+def test_validate_reports_one_line_errors(tmp_path: Path, text: str, needle: str) -> None:
+    out = run(["validate", str(write(tmp_path, text))])
+    assert out.returncode == 1
+    assert needle in out.stderr
+    assert "Traceback" not in out.stderr + out.stdout
+
+
+def test_run_refuses_non_allowlisted_target_and_touches_nothing(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    before = tree_digest(data_dir)
+    spec = write(
+        tmp_path,
+        f"""
+pipeline: mlchaos_orchestration.examples.plain:build_pipeline
+experiments:
+  - name: outage
+    faults: [{{fault: upstream_outage, target: "{data_dir}/ds=2026-01-01", mode: missing}}]
+""",
+    )
+    out = run(["run", str(spec)], env={"MLCHAOS_HOME": str(tmp_path / "home")})
+    assert out.returncode == 1, out.stdout
+    assert "not in the allowlist" in out.stderr or "no allowed targets" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+    assert tree_digest(data_dir) == before
+
+
+def allowed_outage(tmp_path: Path, data_dir: Path) -> Path:
+    """An experiments file emptying one allowlisted partition of ``data_dir``."""
+    return write(
+        tmp_path,
+        f"""
+pipeline: mlchaos_orchestration.examples.plain:build_pipeline
+defaults: {{safety: {{allowed_targets: ["{data_dir}"]}}}}
+experiments:
+  - name: outage
+    faults: [{{fault: upstream_outage, target: "{data_dir}/ds=2026-01-01", mode: empty}}]
+""",
+    )
+
+
+def test_dry_run_reports_and_touches_nothing(tmp_path: Path, data_dir: Path) -> None:
+    before = tree_digest(data_dir)
+    spec = allowed_outage(tmp_path, data_dir)
+    out = run(["run", str(spec), "--dry-run"], env={"MLCHAOS_HOME": str(tmp_path / "home")})
+    assert out.returncode == 0, out.stderr
+    assert "would touch" in out.stdout and "ds=2026-01-01" in out.stdout
+    assert tree_digest(data_dir) == before
+
+
+def test_production_environment_is_refused(tmp_path: Path, data_dir: Path) -> None:
+    before = tree_digest(data_dir)
+    spec = allowed_outage(tmp_path, data_dir)
+    out = run(
+        ["run", str(spec)],
+        env={"MLCHAOS_HOME": str(tmp_path / "home"), "MLCHAOS_ENVIRONMENT": "production"},
+    )
+    assert out.returncode == 1 and "production" in out.stderr
+    assert tree_digest(data_dir) == before
+
+
+def test_status_abort_restore_on_empty_ledger(tmp_path: Path) -> None:
+    env = {"MLCHAOS_HOME": str(tmp_path / "home")}
+    assert "active faults: 0" in run(["status"], env).stdout
+    assert run(["abort"], env).returncode == 0
+    assert "restored: 0/0" in run(["restore"], env).stdout
+
+
+def test_unexpected_errors_are_one_line(tmp_path: Path) -> None:
+    out = run(["status"], env={"MLCHAOS_LEDGER_URL": "nosuchdb://x"})
+    assert out.returncode == 1
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_an_optional_command_that_cannot_load_says_why() -> None:
+    code = (
+        "import sys; sys.modules['mlchaos_orchestration.cli.suite'] = None\n"
+        "from mlchaos_orchestration.cli.commands import main\n"
+        "sys.argv = ['mlchaos', 'suite', 'experiments.yaml']; main()\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    assert "'mlchaos suite' is unavailable here" in out.stderr
+    assert "ModuleNotFoundError: import of mlchaos_orchestration.cli.suite halted" in out.stderr
