@@ -1,4 +1,4 @@
-"""Sensitivity of the label-integrity check (mlchaos_orchestration.gates.labels) at 100k rows.
+"""Sensitivity of the label-integrity check (mlchaos_orchestration.gates.label_integrity) at 100k rows.
 
 For label shuffle and cyclic mislabel (label + 1 mod 3) at a grid of fractions, each on several
 independent candidate draws: the detection rate; then the false-alarm rate on clean resamples of
@@ -16,7 +16,7 @@ import argparse
 import time
 
 from mlchaos_orchestration.faults import build_fault
-from mlchaos_orchestration.gates.labels import check_labels
+from mlchaos_orchestration.gates.label_integrity import check_labels
 from mlchaos_orchestration.testing.frames import cyclic_mislabel, labelled_frame
 
 FRACTIONS = (0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)

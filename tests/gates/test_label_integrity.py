@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from mlchaos_orchestration.faults import build_fault
-from mlchaos_orchestration.gates.labels import check_labels, default_features
+from mlchaos_orchestration.gates.label_integrity import check_labels, default_features
 from mlchaos_orchestration.testing.frames import cyclic_mislabel, labelled_frame
 
 N = 100_000
