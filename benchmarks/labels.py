@@ -1,4 +1,4 @@
-"""Sensitivity of the label-integrity check (mlchaos_orchestration.gates.label_integrity) at 100k rows.
+"""Sensitivity of the label-integrity check (gates.label_integrity) at 100k rows.
 
 For label shuffle and cyclic mislabel (label + 1 mod 3) at a grid of fractions, each on several
 independent candidate draws: the detection rate; then the false-alarm rate on clean resamples of

@@ -71,7 +71,8 @@ def faults_list(as_json: bool = typer.Option(False, "--json", help="machine-read
 
 @app.command()
 def validate(file: Path = typer.Argument(..., help="experiments YAML")) -> None:
-    """Validate an experiments file; report every problem with its path."""
+    """Validate an experiments file and every gate suite it names (``gate_suite:``, each
+    expectation checked against Great Expectations' own classes); report every problem."""
     from mlchaos_orchestration.core.experiment import load_experiments
     from mlchaos_orchestration.errors import SpecError
 
@@ -81,7 +82,40 @@ def validate(file: Path = typer.Argument(..., help="experiments YAML")) -> None:
         for problem in exc.problems:
             typer.echo(f"{file}: {problem}", err=True)
         raise typer.Exit(1) from None
-    _echo(f"{file}: ok ({len(spec.experiments)} experiments)")
+    problems = gate_suite_problems(spec, base=file.parent)
+    for problem in problems:
+        typer.echo(f"{file}: {problem}", err=True)
+    if problems:
+        raise typer.Exit(1)
+    suites = len({e.gate_suite for e in spec.experiments if e.gate_suite})
+    checked = f", {suites} gate suite{'s' if suites != 1 else ''} checked" if suites else ""
+    _echo(f"{file}: ok ({len(spec.experiments)} experiments{checked})")
+
+
+def resolve_suite_path(ref: str, base: Path) -> Path:
+    """A ``gate_suite:`` path: absolute, or relative to the experiments file's folder (then to
+    the working directory)."""
+    path = Path(ref).expanduser()
+    if path.is_absolute():
+        return path
+    return base / path if (base / path).exists() or not path.exists() else path
+
+
+def gate_suite_problems(spec: Any, *, base: Path) -> list[str]:
+    """Load and validate every gate suite the experiments name (each expectation against GX's
+    real expectation classes); one line per problem, prefixed with the experiments using it."""
+    from mlchaos_orchestration.gates.gx import suite_problems
+
+    users: dict[str, list[str]] = {}
+    for i, exp in enumerate(spec.experiments):
+        if exp.gate_suite:
+            users.setdefault(exp.gate_suite, []).append(f"experiments[{i}]")
+    out: list[str] = []
+    for ref, where in users.items():
+        path = resolve_suite_path(ref, base)
+        at = where[0] + (f" (and {len(where) - 1} more)" if len(where) > 1 else "")
+        out += [f"{at}.gate_suite {ref}: {p}" for p in suite_problems(path)]
+    return out
 
 
 @app.command()
@@ -91,7 +125,11 @@ def run(
     pipeline: str = typer.Option("", help="module:attribute of a plain Python pipeline"),
     ds: str = typer.Option("", help="run date YYYY-MM-DD for partitioned faults"),
     dry_run: bool = typer.Option(False, "--dry-run", help="report, touch nothing"),
-    fail_on: str = typer.Option("", help="comma list of verdicts that make the exit code 1"),
+    fail_on: str = typer.Option(
+        "",
+        help="comma list of verdicts that make the exit code 1 ('default' = silent,unalerted,"
+        "false_alarm,error,gate_crashed; 'unalerted!' also counts runs declaring no alert)",
+    ),
 ) -> None:
     """Run experiments against a plain Python pipeline."""
     from mlchaos_orchestration.core.experiment import load_experiments
@@ -107,7 +145,12 @@ def run(
     ledger = _ledger()
     if not dry_run:
         _recover(ledger)
-    bad = {v.strip() for v in fail_on.split(",") if v.strip()}
+    from mlchaos_orchestration.core.verdict import fails, parse_fail_on
+
+    try:
+        bad = parse_fail_on(fail_on)
+    except ValueError as exc:
+        raise _usage(str(exc)) from None
     failed = False
     for exp in chosen:
         result = run_experiment(pipe, exp, ledger=ledger, ds=ds or None, dry_run=dry_run)
@@ -118,7 +161,7 @@ def run(
             continue
         v = result.verdict
         _echo(f"{exp.name:<32} {v['verdict']:<12} {v.get('reason', '')}")
-        failed |= v["verdict"] in bad
+        failed |= fails(v, bad)
     if failed:
         raise typer.Exit(1)
 
@@ -178,6 +221,33 @@ def status(limit: int = typer.Option(20, min=1, max=1000)) -> None:
             f"  {r['id']} {r['experiment']:<28} {r['orchestrator']:<8} "
             f"{r['status']:<9} {r['verdict'] or '-'}"
         )
+
+
+@app.command("check-labels")
+def check_labels_command(
+    reference: Path = typer.Option(..., "--reference", help="reference data (csv/parquet/jsonl)"),
+    candidate: Path = typer.Option(..., "--candidate", help="data to check"),
+    label: str = typer.Option(..., "--label", help="the label column"),
+    features: str = typer.Option(
+        "", "--features", help="comma list (default: every column but the label and ids)"
+    ),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable result"),
+) -> None:
+    """Are the candidate's labels as consistent with its features as the reference's?
+
+    Exit 0: consistent; 1: inconsistent (shuffled / wrong labels, changed label balance); one
+    line says why."""
+    from mlchaos_orchestration.core.formats import read_frame
+    from mlchaos_orchestration.gates.label_integrity import check_labels
+
+    for path in (reference, candidate):
+        if not path.is_file():
+            raise _usage(f"{path}: no such file")
+    wanted = [f.strip() for f in features.split(",") if f.strip()] or None
+    result = check_labels(read_frame(reference), read_frame(candidate), label, wanted)
+    _echo(json.dumps(result.to_dict()) if as_json else result.reason)
+    if not result.consistent:
+        raise typer.Exit(1)
 
 
 def _usage(message: str) -> typer.Exit:

@@ -74,9 +74,34 @@ def _print_scorecard(result: Any) -> None:
     typer.echo(f"report: {result.report_dir}  ({result.duration_s:.0f} s)")
 
 
+def _fail_on(value: str) -> set[str]:
+    from mlchaos_orchestration.core.verdict import parse_fail_on
+
+    try:
+        return parse_fail_on(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 def _exit_for(result: Any, fail_on: str) -> None:
-    bad = {v.strip() for v in fail_on.split(",") if v.strip()}
-    if bad and any(r["verdict"] in bad for r in result.journal["runs"]):
+    """Exit 3 when a worker crashed or an experiment produced no verdict (whatever --fail-on
+    says), 1 when a verdict is in --fail-on, else 0."""
+    from mlchaos_orchestration.core.verdict import fails
+    from mlchaos_orchestration.suite.run import EXIT_NO_VERDICT
+
+    meta = result.journal.get("meta") or {}
+    if meta.get("crashed"):
+        codes = ", ".join(
+            f"{k} exited {v}" for k, v in (meta.get("worker_exit_codes") or {}).items()
+        )
+        typer.echo(
+            f"error: {meta.get('missing_verdicts', 0)} experiment(s) without a verdict "
+            f"({codes}): exit {EXIT_NO_VERDICT}",
+            err=True,
+        )
+        raise typer.Exit(EXIT_NO_VERDICT)
+    bad = _fail_on(fail_on)
+    if bad and any(fails(r, bad) for r in result.journal["runs"]):
         raise typer.Exit(1)
 
 
@@ -88,13 +113,19 @@ def suite(
     ),
     reports_dir: Path = typer.Option(Path("reports"), help="where reports go"),
     fail_on: str = typer.Option(
-        "", help="verdicts that make the exit code 1, e.g. silent,unalerted"
+        "",
+        help="verdicts that make the exit code 1, e.g. silent,unalerted,gate_crashed "
+        "('default' = silent,unalerted,false_alarm,error,gate_crashed; an 'unalerted' run "
+        "declared alert: {expected: false} counts only with 'unalerted!'). Exit code 3 "
+        "(always, whatever --fail-on says): a worker crashed or an experiment produced no "
+        "verdict; those rows are 'error' in journal, JUnit and HTML.",
     ),
     sweep: str = typer.Option("", help="experiment to run at a range of intensities"),
     intensities: str = typer.Option("", help="comma list for --sweep (default 0.001..0.5)"),
 ) -> None:
     """Run the resilience suite: control + every experiment on each pipeline, then report."""
     orchestrators = [o.strip() for o in orchestrator.split(",") if o.strip()]
+    _fail_on(fail_on)  # refuse a misspelled verdict before anything runs
     if sweep:
         _run_sweep(file, sweep, intensities, orchestrators, reports_dir)
         return

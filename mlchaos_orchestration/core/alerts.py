@@ -43,7 +43,14 @@ def alert(
     """Deliver an alert for a run and record ``alert_sent`` (or ``alert_failed``)."""
     url = os.environ.get(webhook_url_env, "")
     if not url:
-        ledger.record(run_id, "alert_failed", source=source, status=f"{webhook_url_env} not set")
+        ledger.record(
+            run_id,
+            "alert_failed",
+            source=source,
+            channel="mlchaos_webhook",
+            delivered=False,
+            status=f"{webhook_url_env} not set",
+        )
         return False
     payload = {"text": text, "run_id": run_id, "source": source, **(extra or {})}
     delivered, status = send_webhook(url, payload, timeout_s=timeout_s)
@@ -51,6 +58,7 @@ def alert(
         run_id,
         "alert_sent" if delivered else "alert_failed",
         source=source,
+        channel="mlchaos_webhook",
         delivered=delivered,
         status=status,
     )

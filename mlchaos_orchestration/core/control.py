@@ -5,6 +5,8 @@ can run any step (nothing lives in process memory)."""
 from __future__ import annotations
 
 import hashlib
+import logging
+import time
 from typing import Any
 
 from mlchaos_orchestration.core.experiment import Experiment, FaultEntry
@@ -12,6 +14,8 @@ from mlchaos_orchestration.core.ledger import Ledger
 from mlchaos_orchestration.core.session import (
     AppliedFault,
     apply_fault,
+    content_fingerprint,
+    content_signature,
     guard,
     plan,
     recover,
@@ -20,6 +24,9 @@ from mlchaos_orchestration.core.session import (
 from mlchaos_orchestration.core.verdict import compute_verdict
 from mlchaos_orchestration.faults.base import ApplyContext, DataFault, EnvironmentFault
 from mlchaos_orchestration.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+READ_ROLES = ("gate", "consumer", "task")
 
 
 def run_id_for(run_key: str, experiment: str) -> str:
@@ -130,6 +137,70 @@ def record(
     (ledger or Ledger()).record(run_id, kind, source=source, **data)
 
 
+def observe_read(
+    run_id: str,
+    task: str,
+    role: str,
+    ledger: Ledger | None = None,
+    *,
+    settings: Settings | None = None,
+) -> list[dict[str, Any]]:
+    """Record what ``task`` is about to read: one ``target_read`` event per stored target of each
+    active lease of the run, with ``matches`` = the content is still the faulted content.
+
+    Called when the gate and the consumer START, before user code reads. Cheap: a stat of each
+    file (local) or one listing (S3) is compared with the signature taken at apply time; only
+    when it differs (or for SQL tables, which have no cheap signature) is the content hashed.
+    Never raises: a target that cannot be read is recorded with ``matches: null`` and the error.
+    """
+    if role not in READ_ROLES:
+        raise ValueError(f"role must be one of {READ_ROLES}, got {role!r}")
+    settings = settings or get_settings()
+    ledger = ledger or Ledger(settings.ledger_url)
+    leases = [lease for lease in ledger.live_leases(run_id=run_id) if lease.state == "active"]
+    if not leases:
+        return []
+    applied = {
+        e.data.get("lease_id"): e.data for e in ledger.events(run_id) if e.kind == "fault_applied"
+    }
+    out: list[dict[str, Any]] = []
+    for lease in leases:
+        data = applied.get(lease.id) or {}
+        fingerprints = data.get("fingerprint") or {}
+        signatures = data.get("signature") or {}
+        for target in lease.targets:
+            name = target.describe()
+            if name not in fingerprints:
+                continue
+            read = _read_one(target, fingerprints[name], signatures.get(name), settings)
+            read.update(task=task, role=role, lease_id=lease.id, target=name)
+            ledger.record(run_id, "target_read", source=task, **read)
+            out.append(read)
+    return out
+
+
+def _read_one(
+    target: Any, faulted: str, signature: str | None, settings: Settings
+) -> dict[str, Any]:
+    start = time.perf_counter()
+    try:
+        now = content_signature(target, settings)
+        if now is not None and signature is not None and now == signature:
+            fingerprint, how = faulted, "signature"
+        else:
+            fingerprint, how = content_fingerprint(target, settings), "checksum"
+        result: dict[str, Any] = {
+            "fingerprint": fingerprint,
+            "matches": fingerprint == faulted,
+            "checked_by": how,
+        }
+    except Exception as exc:  # noqa: BLE001 - observing must never break the task
+        log.warning("mlchaos: could not observe %s: %s", target.describe(), exc)
+        result = {"fingerprint": None, "matches": None, "error": f"{type(exc).__name__}: {exc}"}
+    result["check_s"] = round(time.perf_counter() - start, 6)
+    return result
+
+
 def finish(
     run_id: str,
     *,
@@ -142,12 +213,15 @@ def finish(
     ledger = ledger or Ledger(settings.ledger_url)
     restore_all(ledger, run_id=run_id, settings=settings, reason="run ended")
     run = ledger.get_run(run_id) or {}
+    exp = (run.get("meta") or {}).get("experiment") or {}
     deadline = alert_deadline_s
     if deadline is None:
-        exp = (run.get("meta") or {}).get("experiment") or {}
         deadline = float((exp.get("safety") or {}).get("alert_deadline_s", 300.0))
     verdict = compute_verdict(
-        ledger.events(run_id), control=bool(run.get("control")), alert_deadline_s=deadline
+        ledger.events(run_id),
+        control=bool(run.get("control")),
+        alert_deadline_s=deadline,
+        alert_expected=(exp.get("alert") or {}).get("expected", True) is not False,
     )
     ledger.set_verdict(run_id, verdict)
     ledger.end_run(run_id, "finished")

@@ -20,7 +20,15 @@ from mlchaos_orchestration.faults.base import Fault
 from mlchaos_orchestration.faults.catalog import get_fault_class, registry
 
 VerdictKind = Literal[
-    "caught", "silent", "unalerted", "false_alarm", "not_applied", "error", "clean"
+    "caught",
+    "silent",
+    "unalerted",
+    "false_alarm",
+    "not_applied",
+    "not_reached",
+    "gate_crashed",
+    "error",
+    "clean",
 ]
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
 MAX_FILE_BYTES = 1_000_000
@@ -57,6 +65,12 @@ class AlertSpec(BaseModel):
 
     webhook_url_env: str = Field("MLCHAOS_ALERT_WEBHOOK_URL", pattern=r"^[A-Z_][A-Z0-9_]{0,99}$")
     timeout_s: float = Field(5.0, gt=0, le=60)
+    expected: bool = Field(
+        True,
+        description="false: the pipeline has no alert channel; the verdict is still "
+        "'unalerted' (flagged alert_expected: false) but --fail-on / VerdictOperator skip it "
+        "unless 'unalerted!' is asked",
+    )
 
 
 class Experiment(BaseModel):
@@ -69,6 +83,11 @@ class Experiment(BaseModel):
     faults: list[FaultEntry] = Field(default_factory=list, max_length=50)
     gate: str | None = Field(None, max_length=200)
     consumer: str | None = Field(None, max_length=200)
+    gate_suite: str | None = Field(
+        None,
+        max_length=1000,
+        description="YAML/JSON gate suite the gate runs (checked by `mlchaos validate`)",
+    )
     expect: VerdictKind | None = None
     seed: int = Field(0, ge=0, le=MAX_SEED)
     safety: SafetySpec = Field(default_factory=SafetySpec)
@@ -118,7 +137,7 @@ class ExperimentFile(BaseModel):
 
 # ------------------------------------------------------------------------------------- loading
 _TOP_KEYS = {"version", "pipeline", "defaults", "experiments"}
-_DEFAULT_KEYS = {"seed", "safety", "gate", "consumer", "alert", "tags"}
+_DEFAULT_KEYS = {"seed", "safety", "gate", "consumer", "gate_suite", "alert", "tags"}
 
 
 def load_experiments(source: str | Path | dict[str, Any]) -> ExperimentFile:
@@ -223,6 +242,8 @@ def _parse_experiment(
             if k != "safety" or "safety" not in data or not isinstance(v, dict)
         }
     )
+    if isinstance(data.get("gate_suite"), str):
+        data["gate_suite"] = _expand(data["gate_suite"])
     safety = data.get("safety")
     if isinstance(safety, dict) and isinstance(safety.get("allowed_targets"), list):
         try:

@@ -99,7 +99,7 @@ def run_experiment(
                 )
             )
         with _hooks(ledger, run_id, any(a.lease.hook for a in applied)):
-            outputs = _run_steps(pipeline, exp, ledger, run_id, on_event)
+            outputs = _run_steps(pipeline, exp, ledger, run_id, on_event, settings)
     except Exception as exc:  # noqa: BLE001 - recorded as the run's error
         if not any(e.kind == "error" for e in ledger.events(run_id)):
             ledger.record(run_id, "error", source="runner", message=_one_line(exc))
@@ -107,7 +107,10 @@ def run_experiment(
         for item in applied:
             restore_lease(ledger, item.lease.id, settings=settings, reason="run ended")
     verdict = compute_verdict(
-        ledger.events(run_id), control=exp.control, alert_deadline_s=exp.safety.alert_deadline_s
+        ledger.events(run_id),
+        control=exp.control,
+        alert_deadline_s=exp.safety.alert_deadline_s,
+        alert_expected=exp.alert.expected,
     )
     ledger.set_verdict(run_id, verdict)
     ledger.end_run(run_id, "finished")
@@ -131,7 +134,10 @@ def _run_steps(
     ledger: Ledger,
     run_id: str,
     on_event: Callable[[str, str], None] | None,
+    settings: Settings | None = None,
 ) -> dict[str, Any]:
+    from mlchaos_orchestration.core.control import observe_read
+
     gate = exp.gate or pipeline.gate
     consumer = exp.consumer or pipeline.consumer
     outputs: dict[str, Any] = {}
@@ -139,6 +145,9 @@ def _run_steps(
         if ledger.abort_requested(run_id):
             ledger.record(run_id, "error", source="runner", message="aborted")
             break
+        role = "gate" if step.name == gate else "consumer" if step.name == consumer else None
+        if role is not None:  # what the step is about to read: still the faulted content?
+            observe_read(run_id, step.name, role, ledger, settings=settings)
         inputs = {name: outputs[name] for name in step.inputs}
         for entry in _faults_at(exp, step.name, gate):
             inputs = _apply_data_fault(entry, inputs, exp.seed, ledger, run_id, step.name)
@@ -148,23 +157,79 @@ def _run_steps(
         try:
             outputs[step.name] = step.fn(**inputs)
         except Exception as exc:  # noqa: BLE001 - a failing step halts the run, as in production
-            kind = "gate_failed" if step.name == gate else "task_failed"
-            ledger.record(run_id, kind, source=step.name, message=_one_line(exc))
+            kind = record_failure(ledger, run_id, step.name, exc, gate=step.name == gate)
             _notify(on_event, kind, step.name)
-            alert(
-                ledger,
-                run_id,
-                text=f"pipeline {pipeline.name} halted at {step.name}: {_one_line(exc)}",
-                source=step.name,
-                webhook_url_env=exp.alert.webhook_url_env,
-                timeout_s=exp.alert.timeout_s,
-            )
+            if exp.alert.expected:
+                alert(
+                    ledger,
+                    run_id,
+                    text=f"pipeline {pipeline.name} halted at {step.name}: {_one_line(exc)}",
+                    source=step.name,
+                    webhook_url_env=exp.alert.webhook_url_env,
+                    timeout_s=exp.alert.timeout_s,
+                )
             break
         if step.name == gate:
-            ledger.record(run_id, "gate_passed", source=step.name)
+            ledger.record(run_id, "gate_passed", source=step.name, checks_run=True)
             if exp.control:
                 record_profile(ledger, run_id, step.name, inputs, pipeline.params)
     return outputs
+
+
+def exception_chain(exc: BaseException) -> list[str]:
+    """Qualified class names of ``exc`` and its causes / contexts (outermost first)."""
+    names: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        cls = type(current)
+        names.append(f"{cls.__module__}.{cls.__qualname__}")
+        current = current.__cause__ or current.__context__
+    return names
+
+
+def record_failure(
+    ledger: Ledger, run_id: str, step: str, exc: BaseException, *, gate: bool, attempt: int = 1
+) -> str:
+    """Record the FINAL failure of a step: ``gate_failed`` (the gate ran its checks and found
+    violations), ``gate_crashed`` (the gate failed otherwise) or ``task_failed``; return the
+    kind recorded."""
+    from mlchaos_orchestration.core.verdict import is_check_failure
+
+    message = _one_line(exc)
+    if not gate:
+        ledger.record(
+            run_id, "task_failed", source=step, attempt=attempt, final=True, message=message
+        )
+        return "task_failed"
+    if is_check_failure(*exception_chain(exc)):
+        result = getattr(exc, "result", None)
+        failed = [
+            {k: f.get(k) for k in ("expectation", "column", "unexpected_percent", "exception")}
+            for f in (getattr(result, "failed", None) or [])
+        ]
+        ledger.record(
+            run_id,
+            "gate_failed",
+            source=step,
+            attempt=attempt,
+            final=True,
+            checks_run=True,
+            message=message,
+            failed=failed,
+        )
+        return "gate_failed"
+    ledger.record(
+        run_id,
+        "gate_crashed",
+        source=step,
+        attempt=attempt,
+        final=True,
+        error_type=type(exc).__name__,
+        message=message,
+    )
+    return "gate_crashed"
 
 
 def record_profile(
@@ -209,6 +274,8 @@ def _apply_data_fault(
                 params=fault.spec(),
                 seed=seed,
                 input=name,
+                site={"step": step, "input": name},
+                rows_changed=int(result.summary()["rows_changed"]),
                 details=result.summary(),
             )
     return out

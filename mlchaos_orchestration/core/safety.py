@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlchaos_orchestration.core.targets import Target, database_identity
-from mlchaos_orchestration.errors import SafetyError
+from mlchaos_orchestration.errors import SafetyError, one_line
 from mlchaos_orchestration.settings import PRODUCTION_NAMES, Settings
 
 
@@ -24,11 +24,162 @@ class SafetySpec(BaseModel):
     alert_deadline_s: float = Field(
         300.0, gt=0, le=86400, description="an alert later than this counts as unalerted"
     )
+    only_listed_targets: bool = Field(
+        False,
+        description="allowed_targets replace the deployment allowlist instead of adding to it "
+        "(set by bound_runtime_safety on run-time input)",
+    )
 
 
 def effective_allowlist(settings: Settings, spec: SafetySpec) -> list[str]:
-    """Allowlist entries from the environment plus the experiment's own."""
+    """Allowlist entries from the environment plus the experiment's own; only the experiment's
+    when ``spec.only_listed_targets`` (a run-time spec already bounded by the deployment)."""
+    if spec.only_listed_targets:
+        return list(spec.allowed_targets)
     return [*settings.allowed_targets, *spec.allowed_targets]
+
+
+def bound_runtime_safety(
+    requested: SafetySpec,
+    *,
+    deployment: Sequence[SafetySpec] = (),
+    settings: Settings | None = None,
+    where: str = "run conf",
+) -> SafetySpec:
+    """The safety of an experiment that came from run-time input (run conf, trigger form,
+    Dagster tags / run config), bounded by the deployment.
+
+    Ceilings: allowlist = ``settings.allowed_targets`` plus every deployment spec's entries (a
+    deployment spec with ``only_listed_targets`` contributes its own entries only); TTL = the
+    largest deployment ``ttl_s`` (``settings.default_ttl_s`` without deployment specs);
+    production only if the settings and (when given) a deployment spec allow it; the environment
+    is the deployment's. Raises a one-line :class:`SafetyError` naming ``where`` and the entry when
+    the request widens anything. Otherwise returns a spec with ``only_listed_targets=True`` whose
+    allowed_targets are the requested entries (each inside the ceiling) or the ceiling itself;
+    fields the request did not set come from the deployment (``allow_production`` never does:
+    production needs the run-time request's own opt-in as well).
+    """
+    from mlchaos_orchestration.settings import get_settings
+
+    settings = settings or get_settings()
+    deployment = list(deployment)
+    asked = requested.model_fields_set
+
+    ceiling = _ceiling_allowlist(settings, deployment)
+    allowed: list[str] = []
+    for entry in requested.allowed_targets:
+        inside = _entry_inside(entry, ceiling)
+        if inside is None:
+            raise _refusal(where, "allowed_targets", entry, "is outside the deployment allowlist")
+        if inside not in allowed:
+            allowed.append(inside)
+    if not requested.allowed_targets:
+        allowed = list(ceiling)
+
+    ttl_ceiling = max((d.ttl_s for d in deployment), default=settings.default_ttl_s)
+    ttl = requested.ttl_s if "ttl_s" in asked else ttl_ceiling
+    if ttl > ttl_ceiling:
+        raise _refusal(
+            where, "ttl_s", _num(ttl), f"is above the deployment ceiling of {_num(ttl_ceiling)} s"
+        )
+
+    production_ok = settings.allow_production and (
+        not deployment or any(d.allow_production for d in deployment)
+    )
+    if requested.allow_production and not production_ok:
+        raise _refusal(where, "allow_production", "true", "is not allowed by the deployment")
+
+    deployed_env = next((d.environment for d in deployment if d.environment), None)
+    env_name = deployed_env or settings.environment
+    if requested.environment is not None and _norm(requested.environment) != _norm(env_name):
+        raise _refusal(
+            where,
+            "environment",
+            requested.environment,
+            f"is not the deployment environment '{one_line(env_name, 100)}'",
+        )
+
+    deadline = requested.alert_deadline_s
+    if "alert_deadline_s" not in asked and deployment:
+        deadline = deployment[0].alert_deadline_s
+    return SafetySpec(
+        ttl_s=ttl,
+        allowed_targets=allowed,
+        environment=deployed_env,
+        allow_production=requested.allow_production,
+        alert_deadline_s=deadline,
+        only_listed_targets=True,
+    )
+
+
+def _ceiling_allowlist(settings: Settings, deployment: Sequence[SafetySpec]) -> list[str]:
+    entries: list[str] = []
+    if not deployment or not all(d.only_listed_targets for d in deployment):
+        entries.extend(settings.allowed_targets)
+    for spec in deployment:
+        entries.extend(spec.allowed_targets)
+    out: list[str] = []
+    for entry in entries:
+        entry = entry.strip()
+        if entry and entry not in out:
+            out.append(entry)
+    return out
+
+
+def _entry_inside(entry: str, ceiling: Sequence[str]) -> str | None:
+    """``entry`` as it will be used (local paths made absolute) if every target it allows is
+    allowed by some ceiling entry, else ``None``."""
+    if not isinstance(entry, str):
+        return None
+    text = entry.strip()
+    if not text or "\x00" in text or any(not ch.isprintable() for ch in text):
+        return None
+    if text.startswith("s3://"):
+        if len(text) <= 5 or ".." in text[5:].split("/") or "//" in text[5:]:
+            return None
+        probe = text.rstrip("/")
+        ok = any(c.startswith("s3://") and _prefix_match(probe, c) for c in ceiling)
+        return text if ok else None
+    if "://" in text:
+        if "#" not in text:
+            return None
+        url, table = text.rsplit("#", 1)
+        if not table:
+            return None
+        identity = database_identity(url)
+        for c in ceiling:
+            if "#" not in c or "://" not in c or c.startswith("s3://"):
+                continue
+            c_url, c_table = c.rsplit("#", 1)
+            if database_identity(c_url) == identity and c_table in ("*", table):
+                return text
+        return None
+    if ".." in text.replace("\\", "/").split("/"):
+        return None
+    path = os.path.abspath(os.path.expanduser(text))
+    for c in ceiling:
+        if "://" in c:
+            continue
+        root = os.path.realpath(os.path.expanduser(c))
+        try:
+            if os.path.commonpath([os.path.realpath(path), root]) == root:
+                return path
+        except ValueError:
+            continue
+    return None
+
+
+def _refusal(where: str, field: str, value: str, why: str) -> SafetyError:
+    shown = one_line(value, 200)
+    return SafetyError(one_line(f"{where}: safety.{field} '{shown}' {why}: refused", 1000))
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"
+
+
+def _norm(name: str) -> str:
+    return name.strip().lower()
 
 
 def check_environment(settings: Settings, spec: SafetySpec) -> None:

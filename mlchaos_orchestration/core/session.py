@@ -12,11 +12,14 @@ made byte-identical to the backup and the checksum is verified before the backup
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import socket
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from mlchaos_orchestration.core.ledger import Lease, Ledger
@@ -26,6 +29,7 @@ from mlchaos_orchestration.core.safety import (
     check_targets,
     effective_allowlist,
 )
+from mlchaos_orchestration.core.targets import Target
 from mlchaos_orchestration.errors import MlchaosError, RestoreError
 from mlchaos_orchestration.faults.base import ApplyContext, EnvironmentFault
 from mlchaos_orchestration.settings import Settings, get_settings
@@ -120,6 +124,11 @@ def apply_fault(
             run_id, "error", source=source or fault.name, stage="apply", message=_one_line(exc)
         )
         raise
+    try:
+        evidence = content_evidence(fault.backup_targets(ctx), settings)
+    except Exception as exc:  # noqa: BLE001 - evidence is best effort, the fault is in place
+        log.warning("mlchaos: could not fingerprint %s: %s", fault.name, _one_line(exc))
+        evidence = {"fingerprint_error": _one_line(exc)}
     ledger.record(
         run_id,
         "fault_applied",
@@ -131,8 +140,95 @@ def apply_fault(
         backed_up=len(ledger.backups(lease.id)),
         targets=[t.describe() for t in lease.targets],
         details=details,
+        hook=hook is not None,
+        **evidence,
+        **_rows_changed(fault, details),
     )
+    if fault.restore_after_s() is not None:  # `late`: restored on time by this process too
+        from mlchaos_orchestration.faults.environment import timers
+
+        timers.arm(ledger, lease.id, settings=settings)
     return AppliedFault(lease=ledger.get_lease(lease.id) or lease, fault=fault, details=details)
+
+
+def _rows_changed(fault: EnvironmentFault, details: dict[str, Any]) -> dict[str, int]:
+    """``{"rows_changed": n}`` for data faults on stored data (``StoredDataFault``)."""
+    if getattr(fault, "inner", None) is not None and "rows_changed" in details:
+        return {"rows_changed": int(details["rows_changed"])}
+    return {}
+
+
+# ------------------------------------------------------------------------------ content evidence
+ABSENT = "absent"
+
+
+def content_fingerprint(target: Target, settings: Settings | None = None) -> str:
+    """sha256 of the stored content of ``target`` (the store's own checksum, canonicalised), or
+    ``"absent"`` when nothing is there. Reads the whole content: the cost of a checksum."""
+    checksum = get_store(target, settings).checksum(target)
+    if not checksum:
+        return ABSENT
+    canonical = json.dumps(checksum, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def content_signature(target: Target, settings: Settings | None = None) -> str | None:
+    """A cheap signature that changes whenever the content is rewritten, without reading it:
+    (size, mtime, inode) of every file of a local target, (ETag, size) of every object of an
+    S3 target. ``None`` where no cheap signature exists (SQL tables: the checksum decides)."""
+    if target.kind == "local":
+        return _local_signature(Path(target.location))
+    if target.kind == "s3":
+        return _s3_signature(target, settings)
+    return None
+
+
+def _local_signature(path: Path) -> str:
+    if not os.path.lexists(path):
+        return ABSENT
+    parts: list[str] = []
+    paths = [path]
+    if path.is_dir() and not path.is_symlink():
+        for root, dirs, files in os.walk(path, followlinks=False):
+            dirs.sort()
+            paths += [Path(root) / n for n in sorted(dirs + files)]
+    for item in paths:
+        st = item.lstat()
+        parts.append(f"{item.relative_to(path)}:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _s3_signature(target: Target, settings: Settings | None) -> str:
+    from mlchaos_orchestration.stores.s3 import BACKUP_PREFIX
+
+    store: Any = get_store(target, settings)
+    client = store.client
+    prefix = target.key
+    parts: list[str] = []
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=target.bucket, Prefix=prefix)
+    for page in pages:
+        for obj in page.get("Contents", ()):
+            key = obj["Key"]
+            if BACKUP_PREFIX in key:
+                continue
+            if prefix and not prefix.endswith("/") and key != prefix:
+                continue
+            parts.append(f"{key}:{obj.get('ETag')}:{obj.get('Size')}")
+    return hashlib.sha256("\n".join(sorted(parts)).encode()).hexdigest() if parts else ABSENT
+
+
+def content_evidence(targets: list[Target], settings: Settings | None = None) -> dict[str, Any]:
+    """``{"fingerprint": {target: sha256 | "absent"}, "signature": {target: cheap signature}}``
+    of stored targets right after a fault was applied (empty for hook-only faults)."""
+    if not targets:
+        return {}
+    fingerprints: dict[str, str] = {}
+    signatures: dict[str, str | None] = {}
+    for target in targets:
+        name = target.describe()
+        fingerprints[name] = content_fingerprint(target, settings)
+        signatures[name] = content_signature(target, settings)
+    return {"fingerprint": fingerprints, "signature": signatures}
 
 
 def restore_lease(

@@ -54,18 +54,26 @@ class Fault(BaseModel):
 class DataFaultResult:
     """A faulted frame and exactly what changed.
 
-    ``rows`` are positional row indices (into the *input* frame) that were changed; ``columns`` the
-    columns changed (or dropped/renamed/added); ``details`` fault-specific facts (e.g. a mapping).
+    ``rows`` are positional row indices (into the *input* frame) whose cells were changed;
+    ``columns`` the columns changed (or dropped/renamed/added); ``details`` fault-specific facts
+    (e.g. a mapping). ``rows_affected`` is set by faults that change rows without changing a cell
+    (schema faults: every row lost or renamed the column).
     """
 
     frame: pd.DataFrame
     rows: np.ndarray
     columns: list[str]
     details: dict[str, Any] = field(default_factory=dict)
+    rows_affected: int | None = None
+
+    @property
+    def rows_changed(self) -> int:
+        """Rows the fault reached: changed cells, or every row a schema change reshaped."""
+        return int(len(self.rows) if self.rows_affected is None else self.rows_affected)
 
     def summary(self) -> dict[str, Any]:
         return {
-            "rows_changed": int(len(self.rows)),
+            "rows_changed": self.rows_changed,
             "columns": list(self.columns),
             **{k: v for k, v in self.details.items() if _is_small(v)},
         }

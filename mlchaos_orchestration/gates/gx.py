@@ -36,6 +36,7 @@ __all__ = [
     "assert_gate",
     "expectation_types",
     "load_suite_specs",
+    "suite_problems",
     "validate_frame",
 ]
 
@@ -201,6 +202,26 @@ def expectation_types() -> list[str]:
         for n in dir(gx.expectations)
         if n.startswith("Expect") and isinstance(getattr(gx.expectations, n), type)
     )
+
+
+def suite_problems(source: SuiteSpec | dict[str, Any] | str | Path) -> list[str]:
+    """Every problem of a gate suite, one line each, found by building each expectation with
+    GX's real classes (imports GX): an unknown type with a did-you-mean hint, kwargs GX
+    rejects, an unreadable file. Empty when the suite would run."""
+    try:
+        spec = source if isinstance(source, SuiteSpec) else load_suite_specs(source)
+    except SpecError as exc:
+        return list(exc.problems)
+    if not spec.expectations:
+        return ["suite: no expectations (a gate that checks nothing passes everything)"]
+    gx = _import_gx()
+    problems: list[str] = []
+    for index, expectation in enumerate(spec.expectations):
+        try:
+            _build(gx, expectation, index)
+        except SpecError as exc:
+            problems += [f"expectations[{index}]: {p}" for p in exc.problems]
+    return problems
 
 
 def validate_frame(

@@ -63,14 +63,26 @@ class _Probe:
         self.label = label
         self.edges: dict[str, Any] = {}
         self.categories: dict[str, Any] = {}
+        self.datetimes: dict[str, bool] = {}
 
-    def _codes(self, frame: pd.DataFrame, column: str) -> np.ndarray:
+    def _numbers(self, values: pd.Series, column: str) -> np.ndarray:
+        """A numeric view of a column, read the way the reference's column was (dates as ns, so
+        a candidate read back from CSV with dates as text compares like for like)."""
         import numpy as np
         import pandas as pd
 
+        if self.datetimes.get(column):
+            stamps = pd.to_datetime(values, errors="coerce")
+            numbers = stamps.astype("int64").to_numpy(dtype=np.float64)
+            return np.where(stamps.isna().to_numpy(), np.nan, numbers)
+        return pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
+
+    def _codes(self, frame: pd.DataFrame, column: str) -> np.ndarray:
+        import numpy as np
+
         values = frame[column]
         if column in self.edges:
-            numeric = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
+            numeric = self._numbers(values, column)
             codes = np.searchsorted(self.edges[column], numeric, side="right")
             return np.where(np.isnan(numeric), BINS + 1, codes)
         index = self.categories[column]
@@ -80,6 +92,7 @@ class _Probe:
     def fit(self, frame: pd.DataFrame) -> _Probe:
         import numpy as np
         import pandas as pd
+        from pandas.api.types import is_datetime64_any_dtype
 
         self.classes = pd.Index(pd.unique(frame[self.label].dropna()))
         y = self.classes.get_indexer(frame[self.label])
@@ -91,7 +104,8 @@ class _Probe:
         for column in self.features:
             values = frame[column]
             if _is_numeric(values):
-                numeric = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
+                self.datetimes[column] = is_datetime64_any_dtype(values)
+                numeric = self._numbers(values, column)
                 qs = np.nanquantile(numeric, np.linspace(0, 1, BINS + 1)[1:-1])
                 self.edges[column] = np.unique(qs)
                 width = BINS + 2

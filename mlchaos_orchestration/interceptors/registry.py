@@ -96,11 +96,22 @@ class Handle:
         self.spec = spec
         self._injector = injector
         self._uninstall: Callable[[], None] | None = uninstall
+        self._taken = {"calls": 0, "failures": 0}
+        self._take_lock = threading.Lock()
 
     @property
     def stats(self) -> dict[str, int]:
         """``{"calls": n, "failures": m}`` so far (a snapshot)."""
         return self._injector.stats()
+
+    def take_stats(self) -> dict[str, int]:
+        """Calls and failures since the previous ``take_stats`` (each call counted once, even
+        when several owners of this handle flush it)."""
+        with self._take_lock:
+            now = self._injector.stats()
+            delta = {k: now[k] - self._taken[k] for k in now}
+            self._taken = now
+        return delta
 
     @property
     def active(self) -> bool:

@@ -17,16 +17,27 @@ from xml.etree import ElementTree as ET
 from mlchaos_orchestration.core.ledger import Ledger
 from mlchaos_orchestration.reporting.scoring import mutation_report, resilience_score
 
-FAILING = frozenset({"silent", "unalerted", "false_alarm"})
+FAILING = frozenset({"silent", "unalerted", "false_alarm", "gate_crashed"})
+SKIPPED = frozenset({"not_reached", "not_applied"})
 COLORS = {
     "caught": "#1a7f37",
     "clean": "#1a7f37",
     "unalerted": "#bf8700",
     "silent": "#cf222e",
     "false_alarm": "#8250df",
+    "gate_crashed": "#953800",
+    "not_reached": "#6e7781",
     "error": "#57606a",
     "not_applied": "#8c959f",
 }
+
+
+def is_failure(run: dict[str, Any]) -> bool:
+    """A failing test case: silent, false_alarm, gate_crashed, and unalerted unless the
+    experiment declared no alert channel (``alert: {expected: false}``)."""
+    if run.get("verdict") == "unalerted" and run.get("alert_expected") is False:
+        return False
+    return run.get("verdict") in FAILING
 
 
 def iso(ts: float | None) -> str | None:
@@ -64,16 +75,101 @@ def run_record(ledger: Ledger, run: dict[str, Any]) -> dict[str, Any]:
             if e.kind != "data_profile"
         ],
         "verdict": run.get("verdict") or "error",
-        "reason": verdict.get("reason", ""),
+        "reason": verdict.get("reason", "")
+        or ("no verdict: the run never finished" if not run.get("verdict") else ""),
         "halted_by": verdict.get("halted_by"),
+        "halted_by_gate": verdict.get("halted_by_gate"),
+        "alert_expected": verdict.get("alert_expected", True),
         "detection_latency_s": verdict.get("detection_latency_s"),
+        "first_failure_latency_s": verdict.get("first_failure_latency_s"),
         "alert_latency_s": verdict.get("alert_latency_s"),
+        "retries": verdict.get("retries", 0),
+        "evidence": verdict.get("evidence") or {},
+        "evidence_text": evidence_lines(verdict.get("evidence") or {}),
         "restore_proof": {
             "stored_data_touched": touched,
             "all_identical": all(p.get("identical") for p in proofs) if proofs else not touched,
             "targets": proofs,
         },
     }
+
+
+def _failed_check(failure: Any) -> str:
+    """One failed check of a gate: ``Expectation(column)`` from our GX gate's dicts, or the
+    text another adapter recorded (a user gate's own message)."""
+    if isinstance(failure, dict):
+        column = failure.get("column")
+        return str(failure.get("expectation")) + (f"({column})" if column else "")
+    return str(failure)
+
+
+def evidence_lines(evidence: dict[str, Any]) -> list[str]:
+    """The verdict's evidence as short sentences: what reached what, rows changed, calls
+    intercepted / failed, the final failure, retries, what the gate did, who alerted."""
+    lines: list[str] = []
+    for f in evidence.get("faults") or []:
+        where = ", ".join(map(str, f.get("targets") or []))
+        site = f.get("site") or {}
+        if not where and site:
+            where = f"input {site.get('input')} of {site.get('step')} (in memory)"
+        head = f"{f.get('fault')}" + (f" on {where}" if where else "")
+        facts = []
+        for target, digest in (f.get("fingerprint") or {}).items():
+            facts.append(f"fingerprint of {target} at apply: {str(digest)[:12]}")
+        if f.get("rows_changed") is not None:
+            facts.append(f"{f['rows_changed']} rows changed")
+        calls = f.get("calls")
+        if calls:
+            facts.append(f"{calls['intercepted']} calls intercepted, {calls['failed']} failed")
+        elif f.get("hook"):
+            facts.append("no interceptor stats recorded")
+        lines.append(head + (": " + "; ".join(facts) if facts else ""))
+        for r in f.get("reads") or []:
+            state = {True: "the faulted content", False: "rewritten content"}.get(
+                r.get("matches"), "content it could not check"
+            )
+            lines.append(
+                f"{r.get('role')} {r.get('task')} started {r.get('at_s')} s after the fault "
+                f"and found {state} in {r.get('target')}"
+            )
+        if f.get("why"):
+            lines.append(f"reached: {_yes_no(f.get('reached'))} ({f['why']})")
+    for r in evidence.get("retries") or []:
+        lines.append(
+            f"retry: {r.get('task')} attempt {r.get('attempt')} failed: {r.get('message')}"
+        )
+    halt = evidence.get("halt")
+    if halt:
+        lines.append(
+            f"final failure: {halt.get('kind')} by {halt.get('task')}"
+            + (f" (attempt {halt['attempt']})" if halt.get("attempt") else "")
+            + (f": {halt['message']}" if halt.get("message") else "")
+        )
+    gate = evidence.get("gate") or {}
+    if gate.get("crashed"):
+        lines.append(
+            f"gate {gate.get('task')} CRASHED without running its checks: "
+            f"{gate.get('error_type') or 'error'}: {gate.get('message')}"
+        )
+    elif gate.get("ran_checks"):
+        found = ", ".join(_failed_check(x) for x in gate.get("failed") or [])
+        outcome = "passed" if gate.get("passed") else "found violations"
+        lines.append(
+            f"gate {gate.get('task')} ran its checks and {outcome}"
+            + (f": {found}" if found else "")
+        )
+    consumer = evidence.get("consumer")
+    if consumer:
+        lines.append(f"consumer {consumer.get('task')} started")
+    for a in evidence.get("alerts") or []:
+        state = "delivered" if a.get("delivered") else "NOT delivered"
+        status = f" ({a['status']})" if a.get("status") else ""
+        lines.append(f"alert via {a.get('channel')}: {state}{status}")
+    return lines
+
+
+def _yes_no(value: Any) -> str:
+    return {True: "yes", False: "no"}.get(value, "unknown")
 
 
 def build_journal(
@@ -134,34 +230,49 @@ def score_history(
 
 # --------------------------------------------------------------------------------------- junit
 def junit_xml(journal: dict[str, Any]) -> str:
-    """One test case per experiment run; silent/unalerted/false_alarm fail, error errors."""
+    """One test case per experiment run: silent / unalerted / false_alarm / gate_crashed fail
+    (an ``unalerted`` run that declared no alert channel passes), ``error`` errors,
+    ``not_reached`` / ``not_applied`` are skipped with the reason. Each case's output holds the
+    verdict's evidence."""
     runs = journal["runs"]
     suite = ET.Element(
         "testsuite",
         name="mlchaos",
         tests=str(len(runs)),
-        failures=str(sum(r["verdict"] in FAILING for r in runs)),
+        failures=str(sum(is_failure(r) for r in runs)),
         errors=str(sum(r["verdict"] == "error" for r in runs)),
+        skipped=str(sum(r["verdict"] in SKIPPED for r in runs)),
     )
     for run in runs:
-        classname = f"{run['orchestrator']}.{run['pipeline']}"
+        classname = f"{run['orchestrator']}.{run.get('pipeline') or 'pipeline'}"
         case = ET.SubElement(suite, "testcase", classname=classname, name=run["experiment"])
         duration = _duration(run)
         if duration is not None:
             case.set("time", f"{duration:.3f}")
         message = f"{run['verdict']}: {run['reason']}"
-        if run["verdict"] in FAILING:
-            ET.SubElement(case, "failure", message=message, type=run["verdict"]).text = message
+        evidence = "\n".join(run.get("evidence_text") or [])
+        body = message + ("\n" + evidence if evidence else "")
+        if is_failure(run):
+            ET.SubElement(case, "failure", message=message, type=run["verdict"]).text = body
         elif run["verdict"] == "error":
-            ET.SubElement(case, "error", message=message, type="error").text = message
+            ET.SubElement(case, "error", message=message, type="error").text = body
+        elif run["verdict"] in SKIPPED:
+            ET.SubElement(case, "skipped", message=message).text = body
         ET.SubElement(case, "system-out").text = json.dumps(
-            {"verdict": run["verdict"], "expect": run["expect"], "run_id": run["run_id"]}
+            {
+                "verdict": run["verdict"],
+                "expect": run["expect"],
+                "run_id": run["run_id"],
+                "alert_expected": run.get("alert_expected", True),
+                "retries": run.get("retries", 0),
+                "evidence": run.get("evidence_text") or [],
+            }
         )
     return ET.tostring(suite, encoding="unicode", xml_declaration=True)
 
 
 def _duration(run: dict[str, Any]) -> float | None:
-    events = run["events"]
+    events = run.get("events") or []
     return events[-1]["ts"] - events[0]["ts"] if len(events) > 1 else None
 
 
@@ -186,7 +297,7 @@ def html_report(journal: dict[str, Any]) -> str:
         _card(
             "gate mutation score",
             "-" if mut["score"] is None else f"{mut['killed']}/{mut['mutants']}",
-            "mutants killed / mutants",
+            "mutants killed by a gate detection / mutants (crashes and other halts are no kills)",
         ),
         _card("runs", str(len(runs)), "control + fault experiments"),
         "</div>",
@@ -250,14 +361,26 @@ def _scorecard(runs: list[dict[str, Any]]) -> str:
             f"{'' if ok else ' ⚠'}</td>"
             f"<td>{_num(r['detection_latency_s'])}</td><td>{_num(r['alert_latency_s'])}</td>"
             f"<td>{'yes' if r['restore_proof']['all_identical'] else 'NO'}</td>"
-            f"<td>{escape(r['reason'])}</td></tr>"
+            f"<td>{escape(r['reason'])}</td><td>{_evidence_html(r)}</td></tr>"
         )
     head = (
         "<tr><th>orchestrator</th><th>experiment</th><th>faults</th><th>verdict</th>"
         "<th>expected</th><th>detection s</th><th>alert s</th><th>restored exactly</th>"
-        "<th>reason</th></tr>"
+        "<th>reason</th><th>evidence</th></tr>"
     )
     return f"<table>{head}{''.join(rows)}</table>"
+
+
+def _evidence_html(run: dict[str, Any]) -> str:
+    lines = list(run.get("evidence_text") or [])
+    if run.get("verdict") == "unalerted" and run.get("alert_expected") is False:
+        lines.append("no alert channel declared (alert.expected: false): not a failure")
+    if not lines:
+        return "-"
+    items = "".join(
+        f"<li class='{'crash' if 'CRASHED' in line else ''}'>{escape(line)}</li>" for line in lines
+    )
+    return f"<ul class='ev'>{items}</ul>"
 
 
 def _fault_text(fault: dict[str, Any]) -> str:
@@ -400,7 +523,8 @@ vertical-align:top}th{background:#f6f8fa}.b{color:#fff;border-radius:8px;padding
 .cards{display:flex;gap:12px}.card{border:1px solid #d0d7de;border-radius:8px;padding:10px 16px}
 .card .v{font-size:28px;font-weight:600}.card .n,.meta{color:#57606a;font-size:12px}
 svg text{font-size:11px}.ln{fill:none;stroke:#0969da;stroke-width:2}.bar{fill:#0969da}
-.ax{stroke:#8c959f}circle{fill:#0969da}code{background:#f6f8fa;padding:1px 4px}"""
+.ax{stroke:#8c959f}circle{fill:#0969da}code{background:#f6f8fa;padding:1px 4px}
+.ev{margin:0;padding-left:16px;font-size:12px}.ev .crash{color:#953800;font-weight:600}"""
 
 
 # --------------------------------------------------------------------------------------- write

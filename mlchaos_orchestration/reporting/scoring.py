@@ -4,17 +4,37 @@ Resilience score (0-100): over fault experiments with an outcome (not ``not_appl
 ``caught`` counts 1, ``unalerted`` 0.5 (the gate held but nobody was told), ``silent`` 0. A false
 alarm on the clean control run halves the score: a gate that always fails "catches" everything.
 
-Mutation score: each fault experiment is a mutant of the pipeline's data; the gate *kills* it when
-the run halted before the consumer (``caught`` or ``unalerted``). Score = killed / mutants. Every
-survivor is named with the concrete expectation that would have killed it.
+A ``gate_crashed`` run counts 0, and a control run whose gate crashed halves the score too.
+
+Mutation score: each fault experiment that reached the pipeline is a mutant of its data; the gate
+*kills* it only by a detection: the gate ran its checks and found violations (``gate_failed``
+with ``checks_run``) before the consumer started. A gate crash, or a halt by another task (e.g.
+an unrelated task crashing), is no kill. ``not_reached`` and ``error`` runs are no mutants (the
+mutant never met the gate). Score = killed / mutants. Every survivor is named with the concrete
+expectation that would have killed it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-WEIGHTS = {"caught": 1.0, "unalerted": 0.5, "silent": 0.0}
+WEIGHTS = {"caught": 1.0, "unalerted": 0.5, "silent": 0.0, "gate_crashed": 0.0}
 KILLED = frozenset({"caught", "unalerted"})
+MUTANT_VERDICTS = frozenset({"caught", "unalerted", "silent", "gate_crashed"})
+BROKEN_CONTROL = frozenset({"false_alarm", "gate_crashed"})
+
+
+def gate_killed(row: dict[str, Any]) -> bool:
+    """The gate itself detected the mutant: halted before the consumer by a gate that ran its
+    checks (from the verdict's evidence; ``halted_by_gate`` for older journals)."""
+    if row.get("verdict") not in KILLED:
+        return False
+    evidence = row.get("evidence") or {}
+    halt = evidence.get("halt")
+    if isinstance(halt, dict):
+        gate = evidence.get("gate") or {}
+        return halt.get("kind") == "gate_failed" and gate.get("ran_checks") is not False
+    return bool(row.get("halted_by_gate"))
 
 
 def resilience_score(rows: list[dict[str, Any]]) -> float | None:
@@ -23,7 +43,7 @@ def resilience_score(rows: list[dict[str, Any]]) -> float | None:
     if not judged:
         return None
     score = 100.0 * sum(WEIGHTS[r["verdict"]] for r in judged) / len(judged)
-    if any(r.get("control") and r.get("verdict") == "false_alarm" for r in rows):
+    if any(r.get("control") and r.get("verdict") in BROKEN_CONTROL for r in rows):
         score /= 2
     return round(score, 1)
 
@@ -40,15 +60,22 @@ def mutation_report(
     fallback = next(iter(profiles.values()), None)
     from mlchaos_orchestration.gates.mutation import killing_expectation, render
 
-    mutants = [r for r in rows if not r.get("control") and r.get("verdict") in WEIGHTS]
-    killed = [r for r in mutants if r["verdict"] in KILLED]
+    mutants = [r for r in rows if not r.get("control") and r.get("verdict") in MUTANT_VERDICTS]
+    killed = [r for r in mutants if gate_killed(r)]
     survivors: dict[tuple[str, str], dict[str, Any]] = {}
     for row in mutants:
-        if row["verdict"] in KILLED:
+        if gate_killed(row):
             continue
         for fault in row.get("faults", []):
             profile = profiles.get(str(row.get("orchestrator")), fallback)
             suggestion = killing_expectation(fault, profile)
+            if row["verdict"] == "gate_crashed":
+                suggestion = None
+                why = "the gate crashed without running its checks: fix the gate first"
+            elif row["verdict"] in KILLED:
+                why = f"halted by {row.get('halted_by') or 'another task'}, not by the gate"
+            else:
+                why = ((suggestion or {}).get("meta") or {}).get("why", "")
             key = (row["experiment"], describe_fault(fault))
             entry = survivors.setdefault(
                 key,
@@ -60,7 +87,7 @@ def mutation_report(
                     "expectation": render(suggestion) if suggestion else None,
                     "expectation_spec": suggestion,
                     "orchestrators": [],
-                    "why": ((suggestion or {}).get("meta") or {}).get("why", ""),
+                    "why": why,
                 },
             )
             entry["orchestrators"].append(str(row.get("orchestrator")))

@@ -6,6 +6,11 @@ that exists is complete). Restore, in one transaction: rename a stash table
 ``DELETE FROM t [WHERE ...]`` and ``INSERT INTO t (cols) SELECT cols FROM bak``.
 Identifiers are validated and quoted by SQLAlchemy; values are always bound parameters.
 Works on SQLite (with transactional DDL) and PostgreSQL.
+
+Schema faults (:meth:`SqlStore.reshape`) use the same stash: in one transaction the table is
+renamed to ``mlchaos_stash_<id>`` and a new table with the changed schema takes its name; restore
+drops it and renames the original back, so column names, types, order, constraints, indexes and
+rows come back exactly as they were.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -133,6 +138,32 @@ class _Table:
 
         tbl = self.ref(columns=columns or [*self.columns()])
         return sa.select(*tbl.c).where(self.condition(tbl))
+
+    def declared(self, name: str | None = None) -> list[tuple[str, str, bool]]:
+        """``(column, declared type as DDL, NOT NULL)`` of every column, in table order."""
+        import sqlalchemy as sa
+
+        name = name or self.name
+        dialect = self.conn.dialect.name
+        if dialect == "sqlite":
+            schema = f"{self._quote(self.schema)}." if self.schema else ""
+            rows = self.conn.exec_driver_sql(f"PRAGMA {schema}table_info({self._quote(name)})")
+            return [(r[1], str(r[2] or ""), bool(r[3])) for r in rows]
+        if dialect == "postgresql":
+            rows = self.conn.execute(
+                sa.text(
+                    "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull "
+                    "FROM pg_attribute a WHERE a.attrelid = CAST(:rel AS regclass) "
+                    "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum"
+                ),
+                {"rel": self.qualified(name)},
+            )
+            return [(r[0], str(r[1]), bool(r[2])) for r in rows]
+        cols = sa.inspect(self.conn).get_columns(name, schema=self.schema)
+        return [
+            (c["name"], c["type"].compile(dialect=self.conn.dialect), not c.get("nullable", True))
+            for c in cols
+        ]
 
     def delete_where(self) -> int:
         import sqlalchemy as sa
@@ -349,6 +380,92 @@ class SqlStore(Store):
             result = t.conn.execute(t.select_all())
             return list(result.keys()), [tuple(r) for r in result.fetchall()]
 
+    def reshape(
+        self,
+        target: Target,
+        backup_id: str,
+        columns: Sequence[tuple[str, str, str]],
+        *,
+        flip: Callable[[Any], dict[str, dict[int, Any]]] | None = None,
+    ) -> dict[str, Any]:
+        """Really change the table's schema (schema faults), in one transaction.
+
+        ``columns`` lists the new table's columns in order as ``(name, source column, how)``:
+        ``how`` is ``"keep"`` (the source's declared type) or ``"text"`` (PostgreSQL: ``TEXT``,
+        values cast by the server; SQLite: untyped, so values keep their storage class). The table
+        is renamed to its stash (restore renames it back) and the new table, filled server-side
+        from the stash, takes its name. ``flip`` (SQLite only) gets the ``"text"`` columns as an
+        object DataFrame indexed by rowid and returns ``{column: {rowid: new value}}`` to write.
+        Returns rows, rows changed, and the schema before and after.
+        """
+        stash = stash_table_name(backup_id)
+        with self._table(target) as t:
+            if t.where:
+                raise TargetError(
+                    f"{target.describe()}: a schema change acts on the whole table, not one "
+                    "partition: target the table without where"
+                )
+            if not t.exists():
+                raise TargetError(f"{target.describe()}: table does not exist")
+            if t.exists(stash):
+                raise TargetError(f"{target.describe()}: already reshaped ({stash} exists)")
+            dialect = t.conn.dialect.name
+            if dialect not in ("sqlite", "postgresql"):
+                raise TargetError(
+                    f"{target.describe()}: schema faults support SQLite and PostgreSQL"
+                )
+            before = t.declared()
+            declared = {name: (kind, notnull) for name, kind, notnull in before}
+            if not columns:
+                raise TargetError(f"{target.describe()}: the change would leave no column")
+            for new, source, how in columns:
+                check_identifier(new, "column")
+                if source not in declared:
+                    raise TargetError(f"{target.describe()}: no column {source!r}")
+                if how not in ("keep", "text"):
+                    raise TargetError(f"unknown column change {how!r}")
+            if len({new for new, _, _ in columns}) != len(columns):
+                raise TargetError(f"{target.describe()}: the change would duplicate a column name")
+            q = t._quote
+            defs, exprs = [], []
+            for new, source, how in columns:
+                kind, notnull = declared[source]
+                if how == "text":
+                    kind = "TEXT" if dialect == "postgresql" else ""
+                    exprs.append(f"CAST({q(source)} AS TEXT)" if kind else q(source))
+                else:
+                    exprs.append(q(source))
+                null = " NOT NULL" if notnull and how == "keep" else ""
+                defs.append(f"{q(new)} {kind}".rstrip() + null)
+            t.rename(t.name, stash)
+            t.conn.exec_driver_sql(f"CREATE TABLE {t.qualified()} ({', '.join(defs)})")
+            names = ", ".join(q(new) for new, _, _ in columns)
+            t.conn.exec_driver_sql(
+                f"INSERT INTO {t.qualified()} ({names}) SELECT {', '.join(exprs)} "
+                f"FROM {t.qualified(stash)}"
+            )
+            rows = int(t.conn.exec_driver_sql(f"SELECT count(*) FROM {t.qualified()}").scalar_one())
+            texts = [new for new, _, how in columns if how == "text"]
+            changed = rows if not texts else 0
+            if texts and flip is not None and dialect == "sqlite":
+                changed = _flip_cells(t, texts, flip)
+            elif texts:
+                present = " OR ".join(f"{q(c)} IS NOT NULL" for c in texts)
+                changed = int(
+                    t.conn.exec_driver_sql(
+                        f"SELECT count(*) FROM {t.qualified()} WHERE {present}"
+                    ).scalar_one()
+                )
+            after = t.declared()
+        return {
+            "rows": rows,
+            "rows_changed": changed,
+            "before": [f"{name} {kind}".rstrip() for name, kind, _ in before],
+            "after": [f"{name} {kind}".rstrip() for name, kind, _ in after],
+            "stashed_as": stash,
+            "dialect": dialect,
+        }
+
     def replace_rows(self, target: Target, records: list[dict[str, Any]]) -> None:
         """Replace the target's rows (its partition) by ``records``, in one transaction."""
         import sqlalchemy as sa
@@ -357,3 +474,39 @@ class SqlStore(Store):
             t.delete_where()
             if records:
                 t.conn.execute(sa.insert(t.ref(columns=list(records[0]))), records)
+
+
+def _flip_cells(
+    t: _Table, columns: list[str], flip: Callable[[Any], dict[str, dict[int, Any]]]
+) -> int:
+    """Read ``columns`` with their rowids, let ``flip`` pick new values, write them (SQLite)."""
+    import pandas as pd
+    import sqlalchemy as sa
+
+    q = t._quote
+    result = t.conn.exec_driver_sql(
+        f"SELECT rowid, {', '.join(q(c) for c in columns)} FROM {t.qualified()} ORDER BY rowid"
+    )
+    rows = result.fetchall()
+    frame = pd.DataFrame(
+        [tuple(r[1:]) for r in rows],
+        columns=columns,
+        index=pd.Index([r[0] for r in rows], dtype="int64"),
+        dtype=object,
+    )
+    updates = flip(frame)
+    touched: set[int] = set()
+    for column, cells in updates.items():
+        if column not in columns or not cells:
+            continue
+        tbl = sa.table(t.name, sa.column("rowid"), sa.column(column), schema=t.schema)
+        stmt = (
+            sa.update(tbl)
+            .where(tbl.c.rowid == sa.bindparam("mlchaos_rid"))
+            .values({column: sa.bindparam("mlchaos_value")})
+        )
+        t.conn.execute(
+            stmt, [{"mlchaos_rid": int(k), "mlchaos_value": v} for k, v in cells.items()]
+        )
+        touched.update(int(k) for k in cells)
+    return len(touched)

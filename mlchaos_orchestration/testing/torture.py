@@ -2,12 +2,14 @@
 recover, and prove every target is byte-identical to what it was before.
 
     python -m mlchaos_orchestration.testing.torture --trials 200 [--seed S] \
-        [--kinds local,s3,pg,partition]
+        [--kinds local,s3,pg,partition,schema]
 
 A trial builds a fresh, seeded target (a directory of CSV files, S3 objects on a moto server, a
-PostgreSQL table, or a ``ds=...`` partitioned layout on disk / S3 / a SQL partition column) and
-fingerprints it *independently of the stores* (sha256 of every file and object; a server-side md5
-over the sorted rows of every table). A child process then runs one role through the real code
+PostgreSQL table, a ``ds=...`` partitioned layout on disk / S3 / a SQL partition column, or a
+PostgreSQL / SQLite table hit by a schema fault: ``drop_column``, ``rename_column``,
+``type_flip``) and fingerprints it *independently of the stores* (sha256 of every file and object;
+for every table its columns and types, indexes and an md5 over the sorted rows, computed by the
+database itself). A child process then runs one role through the real code
 path (``session.apply_fault``, ``session.restore_lease``, ``session.restore_all``):
 
 * ``apply``          apply the fault and keep it (killed mid-backup, mid-apply or holding it);
@@ -48,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-KINDS = ("local", "s3", "pg", "partition")
+KINDS = ("local", "s3", "pg", "partition", "schema")
 TTL_S = 600.0
 DS = "2026-03-10"
 AWS_TEST_ENV = {
@@ -227,9 +229,54 @@ def pg_snapshot(url: str, ignore: frozenset[str]) -> dict[str, Any]:
                         f"ORDER BY md5(r::text))), '') FROM {quoted} r"
                     )
                 ).one()
-                out[table] = [list(cols), int(count), digest]
+                indexes = (
+                    conn.execute(
+                        sa.text(
+                            "SELECT indexdef FROM pg_indexes"
+                            " WHERE schemaname = 'public' AND tablename = :t ORDER BY indexname"
+                        ),
+                        {"t": table},
+                    )
+                    .scalars()
+                    .all()
+                )
+                out[table] = [list(cols), int(count), digest, list(indexes)]
     finally:
         engine.dispose()
+    return out
+
+
+def sqlite_snapshot(path: Path) -> dict[str, Any]:
+    """``{table: [columns with declared types, indexes, row count, sha256 over sorted rows]}`` of
+    a SQLite file, as SQLite's catalog reports them (PRAGMA table_info / index_list /
+    index_info); each value is rendered by SQLite's ``quote()`` (1, 1.0, '1' and X'31' differ)."""
+    import sqlite3
+
+    out: dict[str, Any] = {}
+    if not path.exists():
+        return out
+    conn = sqlite3.connect(str(path))
+    try:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+            ).fetchall()
+        ]
+        for table in tables:
+            quoted = '"' + table.replace('"', '""') + '"'
+            cols = conn.execute(f"PRAGMA table_info({quoted})").fetchall()
+            # the catalog's view (SQLite's RENAME re-quotes the name in the stored DDL text)
+            indexes = [
+                [*index, conn.execute(f'PRAGMA index_info("{index[1]}")').fetchall()]
+                for index in conn.execute(f"PRAGMA index_list({quoted})").fetchall()
+            ]
+            values = " || ',' || ".join('quote("' + c[1].replace('"', '""') + '")' for c in cols)
+            rows = sorted(r[0] for r in conn.execute(f"SELECT {values} FROM {quoted}"))
+            digest = sha256_bytes("\n".join(rows).encode())
+            out[table] = [[list(c) for c in cols], [list(i) for i in indexes], len(rows), digest]
+    finally:
+        conn.close()
     return out
 
 
@@ -276,6 +323,7 @@ class _Builder:
         self.data.mkdir()
         self.bucket = f"torture-{os.getpid()}-{index}-{rng.randrange(1 << 30):x}"
         self.db_url: str | None = None
+        self.sqlite_path: Path | None = None
         self.has_bucket = False
 
     # ---------------------------------------------------------------- settings
@@ -285,6 +333,8 @@ class _Builder:
             allowed.append(f"s3://{self.bucket}")
         if self.db_url:
             allowed.append(f"{self.db_url}#*")
+        if self.sqlite_path:
+            allowed.append(f"sqlite:///{self.sqlite_path}#*")
         env = {
             "MLCHAOS_HOME": str(self.home),
             "MLCHAOS_LEDGER_URL": ledger_url,
@@ -361,6 +411,10 @@ class _Builder:
         ):
             _s3_client(str(self.env.s3_endpoint)).create_bucket(Bucket=self.bucket)
             self.has_bucket = True
+        if kind == "schema" and self.env.new_database and self.rng.random() < 0.5:
+            self.db_url = self.env.new_database()
+        elif kind == "schema":
+            self.sqlite_path = self.root / "sqlite" / "features.db"
         if kind == "pg" or (
             kind == "partition"
             and self.env.new_database
@@ -375,6 +429,7 @@ class _Builder:
             "s3": self._s3,
             "pg": self._pg,
             "partition": self._partition,
+            "schema": self._schema,
         }
         fault, key = builders[kind]()
         ledger_url = self.ledger_url()
@@ -430,6 +485,59 @@ class _Builder:
             "lag_days": self.rng.randint(1, 3),
             "ds": DS,
         }
+
+    def sqlite_table(self, rows: int) -> None:
+        """``events`` in a SQLite file: typed columns, a primary key, an index."""
+        import sqlite3
+
+        assert self.sqlite_path is not None
+        self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        salt = self.rng.randrange(1 << 20)
+        conn = sqlite3.connect(str(self.sqlite_path))
+        try:
+            conn.execute(
+                "CREATE TABLE events (id INTEGER PRIMARY KEY, amount REAL NOT NULL, "
+                "label VARCHAR(8), created DATE, payload BLOB)"
+            )
+            conn.execute("CREATE INDEX events_label ON events (label)")
+            conn.executemany(
+                "INSERT INTO events VALUES (?, ?, ?, ?, ?)",
+                [
+                    (
+                        i,
+                        ((i * 7919 + salt) % 100003) / 7.0,
+                        "abc"[(i + salt) % 3] if i % 5 else None,
+                        _day(DS, i % 6),
+                        hashlib.md5(f"{i}{salt}".encode()).digest(),
+                    )
+                    for i in range(1, rows + 1)
+                ],
+            )
+            conn.commit()
+        finally:
+            conn.close()
+
+    def _schema(self) -> tuple[dict[str, Any], str]:
+        """A schema fault (a data fault on the stored table) on PostgreSQL or SQLite."""
+        rows = self.rng.randint(200, 2000)
+        if self.db_url:
+            self.pg_tables(rows=rows)
+            url, where = self.db_url, "pg"
+        else:
+            self.sqlite_table(rows=rows)
+            url, where = f"sqlite:///{self.sqlite_path}", "sqlite"
+        name = self.rng.choice(("drop_column", "rename_column", "type_flip"))
+        inner: dict[str, Any] = {
+            "drop_column": {"columns": self.rng.choice((["label"], ["amount", "created"]))},
+            "rename_column": {"mapping": {"amount": "amount_v2"}},
+            "type_flip": {"columns": ["amount"], "fraction": round(self.rng.uniform(0.1, 0.9), 2)},
+        }[name]
+        fault = {
+            "fault": "stored_data",
+            "inner": {"fault": name, **inner},
+            "target": {"url": url, "table": "events"},
+        }
+        return fault, f"schema/{where}/{name}"
 
     def _partition(self) -> tuple[dict[str, Any], str]:
         lag = self.rng.randint(1, 3)
@@ -489,6 +597,14 @@ class _Builder:
                     if not k.startswith(("mlchaos_bak_", "mlchaos_stash_"))
                 }
             )
+        if self.sqlite_path:
+            snap.update(
+                {
+                    f"sqlite:{k}": v
+                    for k, v in sqlite_snapshot(self.sqlite_path).items()
+                    if not k.startswith(("mlchaos_bak_", "mlchaos_stash_"))
+                }
+            )
         return snap
 
     def _leftovers(self) -> list[str]:
@@ -508,6 +624,12 @@ class _Builder:
                 for k in pg_snapshot(self.db_url, self._ledger_tables())
                 if k.startswith(("mlchaos_bak_", "mlchaos_stash_"))
             ]
+        if self.sqlite_path:
+            out += [
+                f"sqlite:{k}"
+                for k in sqlite_snapshot(self.sqlite_path)
+                if k.startswith(("mlchaos_bak_", "mlchaos_stash_"))
+            ]
         return out
 
 
@@ -518,14 +640,12 @@ def child_main(payload: str) -> int:
     from mlchaos_orchestration.core.safety import SafetySpec
     from mlchaos_orchestration.core.session import apply_fault, restore_all, restore_lease
     from mlchaos_orchestration.faults.base import ApplyContext
-    from mlchaos_orchestration.faults.catalog import get_fault_class
     from mlchaos_orchestration.settings import get_settings
 
     job = json.loads(payload)
     settings = get_settings()
     ledger = Ledger(settings.ledger_url)
-    spec = dict(job["fault"])
-    fault = get_fault_class(spec.pop("fault")).model_validate(spec)
+    fault = build_fault(job["fault"])
     ctx = ApplyContext(
         seed=job["seed"], ds=DS, run_id=job["run_id"], s3_endpoint_url=settings.s3_endpoint_url
     )
@@ -557,6 +677,21 @@ def child_main(payload: str) -> int:
     _say(f"done {time.monotonic() - t0:.6f}")
     time.sleep(3600)  # hold: the parent kills us
     return 0
+
+
+def build_fault(spec: dict[str, Any]) -> Any:
+    """An environment fault from a job spec; ``{"fault": "stored_data", "inner": {...data fault},
+    "target": ...}`` wraps a data fault in a StoredDataFault (as experiments do)."""
+    from mlchaos_orchestration.faults.catalog import get_fault_class
+    from mlchaos_orchestration.faults.environment.stored import StoredDataFault
+
+    spec = dict(spec)
+    name = spec.pop("fault")
+    if name == "stored_data":
+        inner = dict(spec["inner"])
+        data_fault = get_fault_class(inner.pop("fault")).model_validate(inner)
+        return StoredDataFault(inner=data_fault, target=spec["target"])
+    return get_fault_class(name).model_validate(spec)
 
 
 def _say(line: str) -> None:
@@ -810,7 +945,7 @@ def default_env(kinds: list[str], workdir: Path | None = None) -> Iterator[Tortu
         if workdir is None:
             stack.callback(shutil.rmtree, root, ignore_errors=True)
         env = TortureEnv(workdir=root)
-        if {"pg", "partition"} & set(kinds):
+        if {"pg", "partition", "schema"} & set(kinds):
             pg = stack.enter_context(PostgresServer())
             env.new_database = pg.create_database
         if {"s3", "partition"} & set(kinds):

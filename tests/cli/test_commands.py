@@ -173,3 +173,71 @@ def test_an_optional_command_that_cannot_load_says_why() -> None:
     assert out.returncode == 1
     assert "'mlchaos suite' is unavailable here" in out.stderr
     assert "ModuleNotFoundError: import of mlchaos_orchestration.cli.suite halted" in out.stderr
+
+
+# ------------------------------------------------------------------------- gate suites (issue 9)
+SUITE = """
+name: orders
+expectations:
+  - {type: ExpectColumnToExist, kwargs: {column: amount}}
+  - {type: %s, kwargs: {column: amount}}
+"""
+
+
+def _with_suite(tmp_path: Path, expectation: str, where: str = "defaults") -> Path:
+    (tmp_path / "suites").mkdir(exist_ok=True)
+    (tmp_path / "suites" / "orders.yaml").write_text(SUITE % expectation)
+    ref = "gate_suite: suites/orders.yaml"
+    if where == "defaults":
+        text = f"defaults:\n  {ref}\nexperiments:\n  - {{name: c, control: true}}\n"
+    else:
+        text = (
+            f"experiments:\n  - {{name: c, control: true}}\n  - {{name: d, control: true, {ref}}}\n"
+        )
+    return write(tmp_path, text)
+
+
+@pytest.mark.parametrize("where", ["defaults", "experiment"])
+def test_validate_refuses_a_misspelled_expectation_in_a_named_gate_suite(
+    tmp_path: Path, where: str
+) -> None:
+    path = _with_suite(tmp_path, "ExpectColumnValuesToNotBeNul", where)
+    out = subprocess.run(
+        [*MLCHAOS, "validate", path.name], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert out.returncode == 1, out.stdout
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert "gate_suite suites/orders.yaml: expectations[1]" in lines[0]
+    assert "did you mean 'ExpectColumnValuesToNotBeNull'" in lines[0]
+    assert "Traceback" not in out.stderr
+
+
+def test_validate_loads_a_good_gate_suite(tmp_path: Path) -> None:
+    path = _with_suite(tmp_path, "ExpectColumnValuesToNotBeNull")
+    out = run(["validate", str(path)])
+    assert out.returncode == 0, out.stderr
+    assert "1 gate suite checked" in out.stdout
+    (tmp_path / "suites" / "orders.yaml").unlink()
+    missing = run(["validate", str(path)])
+    assert missing.returncode == 1 and "gate_suite suites/orders.yaml" in missing.stderr
+
+
+def test_check_labels_exit_codes_and_one_line(tmp_path: Path) -> None:
+    from mlchaos_orchestration.faults import build_fault
+    from mlchaos_orchestration.testing.frames import labelled_frame
+
+    labelled_frame(20_000, seed=1).to_parquet(tmp_path / "ref.parquet")
+    clean = labelled_frame(20_000, seed=2)
+    clean.to_csv(tmp_path / "clean.csv", index=False)
+    shuffle = build_fault({"fault": "label_shuffle", "label": "label", "fraction": 0.3})
+    shuffle.apply(clean, 3).frame.to_parquet(tmp_path / "shuffled.parquet")
+    base = ["check-labels", "--reference", str(tmp_path / "ref.parquet"), "--label", "label"]
+    ok = run([*base, "--candidate", str(tmp_path / "clean.csv")])
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.startswith("labels consistent") and ok.stdout.count("\n") == 1
+    bad = run([*base, "--candidate", str(tmp_path / "shuffled.parquet")])
+    assert bad.returncode == 1
+    assert "less consistent with the features" in bad.stdout and bad.stdout.count("\n") == 1
+    missing = run([*base, "--candidate", str(tmp_path / "nope.csv")])
+    assert missing.returncode == 2 and "no such file" in missing.stderr

@@ -183,7 +183,15 @@ def test_eight_concurrent_experiments_on_postgres_ledger_record_complete_streams
     assert sorted(r["experiment"] for r in runs) == [f"exp{i}" for i in range(8)]
     for run in runs:
         kinds = [e.kind for e in ledger.events(run["id"])]
-        expected = ["run_started", "fault_applied", "gate_passed", "consumer_started", "restored"]
+        expected = [
+            "run_started",
+            "fault_applied",
+            "target_read",  # the gate starts on the faulted data
+            "gate_passed",
+            "target_read",  # the consumer starts on it
+            "consumer_started",
+            "restored",
+        ]
         assert kinds == expected, (run["experiment"], kinds)
         assert run["status"] == "finished" and run["verdict"] == "silent"
     assert ledger.live_leases() == []

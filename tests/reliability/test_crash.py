@@ -11,7 +11,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mlchaos_orchestration.testing.torture import TortureEnv, run_torture
+import pytest
+
+from mlchaos_orchestration.testing.torture import (
+    TortureEnv,
+    pg_snapshot,
+    run_child,
+    run_torture,
+    sqlite_snapshot,
+)
 
 TRIALS = 30
 
@@ -42,7 +50,8 @@ def test_thirty_seeded_crash_trials_lose_nothing(
     assert summary.last_line() == f"trials: {TRIALS}, lost: 0, recovered: {TRIALS}"
     assert sum(len(r.leftovers) for r in summary.results) == 0
     assert len(summary.kill_points) >= 3, summary.kill_points  # kills landed in varied phases
-    assert {r.scenario.split("/")[0] for r in summary.results} == {"local", "s3", "pg", "partition"}
+    kinds = {r.scenario.split("/")[0] for r in summary.results}
+    assert kinds == {"local", "s3", "pg", "partition", "schema"}
 
 
 CLAIM_AND_DIE = """
@@ -90,3 +99,92 @@ def test_restore_takes_over_at_once_from_a_restorer_that_died(
         print(f"{how}: took over from a dead restorer in {took * 1000:.0f} ms")
         assert took < 5.0
         assert local_snapshot(data) == before
+
+
+SCHEMA_FAULTS = [
+    {"fault": "drop_column", "columns": ["amount", "label"]},
+    {"fault": "rename_column", "mapping": {"amount": "amount_v2"}},
+    {"fault": "type_flip", "columns": ["amount"], "fraction": 0.4},
+]
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_schema_faults_left_by_a_killed_process_are_restored_by_mlchaos_restore(
+    tmp_path: Path, pg_server: Any, cli: Any, database: str
+) -> None:
+    """A child applies each SQL schema fault and is SIGKILLed holding it; ``mlchaos restore``
+    brings back the original table: columns, types, order, indexes and rows."""
+    import sqlite3
+
+    if database == "sqlite":
+        path = tmp_path / "features.db"
+        url = f"sqlite:///{path}"
+        conn = sqlite3.connect(path)
+        conn.execute(
+            "CREATE TABLE events (id INTEGER PRIMARY KEY, amount REAL NOT NULL, "
+            "label VARCHAR(8), created DATE)"
+        )
+        conn.execute("CREATE INDEX events_label ON events (label)")
+        conn.executemany(
+            "INSERT INTO events VALUES (?, ?, ?, ?)",
+            [(i, i / 7, "abc"[i % 3] if i % 4 else None, "2024-01-02") for i in range(300)],
+        )
+        conn.commit()
+        conn.close()
+
+        def snapshot() -> dict[str, Any]:
+            return sqlite_snapshot(path)
+    else:
+        url = pg_server.create_database()
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "CREATE TABLE events (id integer PRIMARY KEY, amount double precision "
+                    "NOT NULL, label varchar(8), created date)"
+                )
+            )
+            conn.execute(sa.text("CREATE INDEX events_label ON events (label)"))
+            conn.execute(
+                sa.text(
+                    "INSERT INTO events SELECT i, i / 7.0, CASE WHEN i % 4 > 0 THEN "
+                    "substr('abc', 1 + i % 3, 1) END, DATE '2024-01-02' "
+                    "FROM generate_series(0, 299) AS i"
+                )
+            )
+        engine.dispose()
+
+        def snapshot() -> dict[str, Any]:
+            from mlchaos_orchestration.core.ledger import metadata
+
+            return pg_snapshot(url, frozenset(metadata.tables))
+
+    home = tmp_path / "home"
+    env = {
+        "MLCHAOS_HOME": str(home),
+        "MLCHAOS_LEDGER_URL": f"sqlite:///{home / 'ledger.db'}",
+        "MLCHAOS_ALLOWED_TARGETS": f"{url}#events",
+        "MLCHAOS_ENVIRONMENT": "dev",
+    }
+    before = snapshot()
+    assert list(before) == ["events"]
+    for index, inner in enumerate(SCHEMA_FAULTS):
+        job = {
+            "fault": {
+                "fault": "stored_data",
+                "inner": inner,
+                "target": {"url": url, "table": "events"},
+            },
+            "seed": 11,
+            "role": "apply",
+            "run_id": f"schema{index}",
+        }
+        seen, error = run_child(job, env, None)  # runs to "done", then SIGKILL while holding
+        assert error is None and "applied" in seen, error
+        held = snapshot()
+        assert held != before and any(k.startswith("mlchaos_stash_") for k in held), inner
+        done = cli("restore", env=env)
+        assert done.returncode == 0, done.stderr
+        assert snapshot() == before, inner

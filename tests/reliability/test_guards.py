@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from mlchaos_orchestration.core.ledger import Ledger
-from mlchaos_orchestration.core.safety import SafetySpec
+from mlchaos_orchestration.core.safety import SafetySpec, bound_runtime_safety
 from mlchaos_orchestration.core.session import apply_fault, restore_lease
 from mlchaos_orchestration.errors import SafetyError
 from mlchaos_orchestration.faults.base import ApplyContext
@@ -258,4 +258,97 @@ def test_cli_refusals_are_one_line_and_touch_nothing(
         env={**base, "MLCHAOS_ALLOW_PRODUCTION": "1"},
     )
     assert done.returncode == 0, done.stderr
+    assert local_snapshot(root) == before
+
+
+# ------------------------------------------------------------------ run-time input only narrows
+def _runtime_apply(
+    settings: Any,
+    requested: dict[str, Any],
+    fault: Any,
+    deployment: list[SafetySpec] | None = None,
+    where: str = "dag_run.conf",
+) -> Any:
+    """What an adapter does with an experiment from run-time input: bound its safety by the
+    deployment, then apply under the bounded spec."""
+    safety = bound_runtime_safety(
+        SafetySpec.model_validate(requested),
+        deployment=deployment or [],
+        settings=settings,
+        where=where,
+    )
+    return apply_fault(
+        Ledger(settings.ledger_url),
+        fault,
+        ApplyContext(seed=1),
+        run_id="runtime",
+        safety=safety,
+        settings=settings,
+    )
+
+
+def _nothing_touched(settings: Any, root: Path, before: dict[str, str]) -> None:
+    assert local_snapshot(root) == before, "a refused fault changed data"
+    assert Ledger(settings.ledger_url).leases() == [], "a refused fault took a lease"
+    assert not settings.backup_dir.exists(), "a refused fault wrote a backup"
+
+
+def test_runtime_widening_is_refused_in_one_line_before_anything_is_touched(
+    layout: dict[str, Path], tmp_path: Path
+) -> None:
+    root, allowed, events, outside = (
+        layout["root"],
+        layout["allowed"],
+        layout["allowed"] / "events",
+        layout["outside"],
+    )
+    before = local_snapshot(root)
+    # issue 9 item 5: nothing allowed by the deployment, the run conf grants itself a directory
+    unset = _settings(tmp_path / "home", [])
+    with pytest.raises(SafetyError) as info:
+        _runtime_apply(
+            unset, {"allowed_targets": [str(outside)]}, _fault(target=str(outside / "secret.csv"))
+        )
+    assert str(info.value) == (
+        f"dag_run.conf: safety.allowed_targets '{outside}' is outside the deployment "
+        "allowlist: refused"
+    )
+    _nothing_touched(unset, root, before)
+
+    deployed = _settings(tmp_path / "home", [str(events)])
+    dag_code = [SafetySpec(allowed_targets=[str(events)], ttl_s=300)]
+    cases = [
+        ({"allowed_targets": [str(outside)]}, str(outside), "allowed_targets"),
+        ({"allowed_targets": [str(allowed)]}, str(events), "allowed_targets"),  # the parent
+        ({"allowed_targets": [str(allowed / "escape")]}, str(outside), "allowed_targets"),
+        ({"allowed_targets": [f"{events}/../../outside"]}, str(outside), "allowed_targets"),
+        ({"ttl_s": 3600}, str(events), "ttl_s"),
+        ({"allow_production": True}, str(events), "allow_production"),
+        ({"environment": "staging"}, str(events), "environment"),
+    ]
+    for requested, target, field in cases:
+        with pytest.raises(SafetyError) as info:
+            _runtime_apply(deployed, requested, _fault(target=target), dag_code)
+        message = str(info.value)
+        assert message.startswith(f"dag_run.conf: safety.{field} ") and "\n" not in message
+        assert message.endswith(": refused"), message
+        _nothing_touched(deployed, root, before)
+
+
+def test_runtime_narrowing_refuses_what_the_deployment_allows_but_the_run_did_not_list(
+    layout: dict[str, Path], tmp_path: Path
+) -> None:
+    root, allowed = layout["root"], layout["allowed"]
+    (allowed / "other").mkdir()
+    (allowed / "other" / "b.csv").write_bytes(CSV)
+    before = local_snapshot(root)
+    settings = _settings(tmp_path / "home", [str(allowed)])
+    narrowed = {"allowed_targets": [str(allowed / "events")], "ttl_s": 60}
+    with pytest.raises(SafetyError, match="not in the allowlist"):
+        _runtime_apply(settings, narrowed, _fault(target=str(allowed / "other")))
+    _nothing_touched(settings, root, before)
+    applied = _runtime_apply(settings, narrowed, _fault(target=str(allowed / "events")))
+    assert applied.lease.expires_at - applied.lease.acquired_at == pytest.approx(60, abs=1)
+    assert not (allowed / "events").exists()
+    assert restore_lease(Ledger(settings.ledger_url), applied.lease.id, settings=settings).restored
     assert local_snapshot(root) == before

@@ -370,3 +370,148 @@ def test_no_eval_exec_pickle_or_unsafe_yaml_in_the_package() -> None:
                 if pattern.search(code)
             ]
     assert offenders == []
+
+
+# ------------------------------------------------------------ run-time safety vs the deployment
+N_SAFETY = 1500
+
+
+def _probes(entry: Any) -> list[Any]:
+    """Targets an allowlist entry would cover: the entry itself and something under it."""
+    from mlchaos_orchestration.core.targets import Target
+
+    out: list[Any] = []
+    if not isinstance(entry, str) or not entry.strip():
+        return out
+    text = entry.strip()
+    candidates: list[Any] = []
+    if "#" in text and "://" in text and not text.startswith("s3://"):
+        url, table = text.rsplit("#", 1)
+        candidates = [{"url": url, "table": t} for t in (table, "features", "users") if t != "*"]
+    else:
+        candidates = [text, text.rstrip("/") + "/sub/x.csv"]
+    for raw in candidates:
+        try:
+            out.append(Target.parse(raw))
+        except (MlchaosError, ValueError):
+            pass
+    return out
+
+
+def test_generated_runtime_safety_is_narrower_or_refused_in_one_line(tmp_path: Path) -> None:
+    """Random SafetySpecs (as run conf / trigger form / Dagster tags give them) through
+    bound_runtime_safety: a one-line SafetyError, or a spec that allows nothing the deployment
+    does not (every target it allows is allowed by the ceiling), with ttl, production and
+    environment within the deployment's."""
+    from pydantic import ValidationError
+
+    from mlchaos_orchestration.core.safety import (
+        SafetySpec,
+        bound_runtime_safety,
+        check_targets,
+        effective_allowlist,
+    )
+    from mlchaos_orchestration.errors import SafetyError
+    from mlchaos_orchestration.settings import get_settings
+
+    allowed = tmp_path / "allowed"
+    (allowed / "events").mkdir(parents=True)
+    (tmp_path / "outside").mkdir()
+    (allowed / "escape").symlink_to(tmp_path / "outside")
+    ceiling_env = [str(allowed), "s3://lake/data/", "postgresql://app@db:5432/features#*"]
+    base = {
+        "MLCHAOS_HOME": str(tmp_path / "home"),
+        "MLCHAOS_ALLOWED_TARGETS": ",".join(ceiling_env),
+    }
+    entry = st.one_of(
+        st.sampled_from(ceiling_env),
+        st.builds(
+            lambda root, parts: root + "/" + "/".join(parts),
+            st.sampled_from([str(allowed), str(tmp_path), "s3://lake/data", "s3://lake", "/"]),
+            st.lists(
+                st.sampled_from(["events", "..", "escape", "x.csv", "", ".", "outside", "data"]),
+                max_size=4,
+            ),
+        ),
+        st.builds(
+            lambda db, table: f"postgresql://{db}#{table}",
+            st.sampled_from(["app@db:5432/features", "u@db:5432/features", "app@db/other"]),
+            st.sampled_from(["*", "orders", "", "users"]),
+        ),
+        st.sampled_from(INJECTIONS),
+        st.text(max_size=12),
+    )
+    spec_dict = st.fixed_dictionaries(
+        {},
+        optional={
+            "allowed_targets": st.lists(entry, max_size=4),
+            "ttl_s": st.one_of(st.floats(0.001, 7 * 86400), st.sampled_from([60.0, 900.0, 901.0])),
+            "allow_production": st.booleans(),
+            "environment": st.one_of(
+                st.sampled_from(["dev", "DEV ", "prod", "production", "staging"]),
+                st.text(max_size=8),
+            ),
+            "alert_deadline_s": st.floats(1, 86400),
+            "only_listed_targets": st.booleans(),
+        },
+    )
+    deployments = st.lists(
+        st.builds(
+            SafetySpec,
+            ttl_s=st.sampled_from([60.0, 300.0, 900.0, 3600.0]),
+            allowed_targets=st.lists(
+                st.sampled_from([str(allowed / "events"), "s3://lake/"]), max_size=2
+            ),
+            allow_production=st.booleans(),
+            environment=st.sampled_from([None, "dev", "production"]),
+        ),
+        max_size=2,
+    )
+    envs = st.fixed_dictionaries(
+        {},
+        optional={
+            "MLCHAOS_ENVIRONMENT": st.sampled_from(["dev", "production"]),
+            "MLCHAOS_ALLOW_PRODUCTION": st.sampled_from(["0", "1"]),
+        },
+    )
+    counts = {"narrowed": 0, "refused": 0}
+
+    @fast(N_SAFETY)
+    @given(spec_dict, deployments, envs)
+    def run(raw: dict[str, Any], deployment: list[Any], env: dict[str, str]) -> None:
+        try:
+            requested = SafetySpec.model_validate(raw)
+        except ValidationError:
+            return
+        s = get_settings({**base, **env})
+        try:
+            bounded = bound_runtime_safety(
+                requested, deployment=deployment, settings=s, where="run conf"
+            )
+        except SafetyError as exc:
+            text = str(exc)
+            assert text.startswith("run conf: safety.") and text.endswith(": refused"), text
+            assert "\n" not in text and "\r" not in text and len(text) <= 1000
+            counts["refused"] += 1
+            return
+        counts["narrowed"] += 1
+        assert bounded.only_listed_targets
+        ceiling = list(s.allowed_targets) + [t for d in deployment for t in d.allowed_targets]
+        narrowed = effective_allowlist(s, bounded)
+        for candidate in [e for e in narrowed + list(requested.allowed_targets)]:
+            for probe in _probes(candidate):
+                try:
+                    check_targets([probe], narrowed)
+                except SafetyError:
+                    continue
+                check_targets([probe], ceiling)  # allowed narrowed => allowed by the deployment
+        assert bounded.ttl_s <= max((d.ttl_s for d in deployment), default=s.default_ttl_s)
+        if bounded.allow_production:
+            assert s.allow_production and (
+                not deployment or any(d.allow_production for d in deployment)
+            )
+        assert bounded.environment in {None, *(d.environment for d in deployment)}
+
+    run()
+    print(counts)
+    assert counts["narrowed"] > 100 and counts["refused"] > 100, counts

@@ -24,10 +24,16 @@ import os
 import sqlalchemy as sa
 from mlchaos_orchestration.core.pipeline import Pipeline, Step
 
+class SourceCheckFailed(Exception):  # the gate's own check: the source must answer
+    pass
+
 def read():
     engine = sa.create_engine(os.environ["CANARY_DB_URL"], poolclass=sa.pool.NullPool)
-    with engine.connect() as conn:
-        return conn.execute(sa.text("SELECT 1")).scalar()
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.text("SELECT 1")).scalar()
+    except sa.exc.DBAPIError as exc:  # the driver's message (with the URL) goes into the event
+        raise SourceCheckFailed(f"source unreachable: {exc}") from exc
 
 def train(read):
     return read

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
     import pyarrow as pa
 
     from mlchaos_orchestration.faults.base import DataFault, DataFaultResult
@@ -17,14 +18,21 @@ def apply_to_arrow(
 
     Conversion keeps one block per column (no consolidation copy), so numeric columns without
     nulls cross both ways without copying. Arrow cannot hold a mixed-type column: a changed
-    ``object`` column (``type_flip``) comes back as a string column. The pandas index is dropped.
+    ``object`` column (``type_flip``) comes back as a string column (missing values stay
+    missing). The pandas index is dropped.
     """
     import pyarrow as pa
 
     frame = table.to_pandas(split_blocks=True)
     result = fault.apply(frame, seed)
     out = result.frame
-    mixed = {c: out[c].astype("str") for c in result.columns if c in out and out[c].dtype == object}
+    mixed = {c: as_text(out[c]) for c in result.columns if c in out and out[c].dtype == object}
     if mixed:
         out = out.assign(**mixed)
     return pa.Table.from_pandas(out, preserve_index=False), result
+
+
+def as_text(column: pd.Series) -> pd.Series:
+    """``column`` as strings (``str()`` of each value), missing values kept missing."""
+    missing = column.isna()
+    return column.astype(str).where(~missing, None)

@@ -1,4 +1,5 @@
-"""Schema faults: remove or rename columns. They touch no cell, so ``result.rows`` is empty."""
+"""Schema faults: remove or rename columns. They touch no cell, so ``result.rows`` is empty; every
+row of the data is reshaped, so ``result.rows_changed`` is the row count."""
 
 from __future__ import annotations
 
@@ -28,7 +29,12 @@ class DropColumn(ColumnsFault):
     name: ClassVar[str] = "drop_column"
 
     def _apply(self, frame: pd.DataFrame, rng: np.random.Generator) -> DataFaultResult:
-        return DataFaultResult(frame.drop(columns=self.columns), _no_rows(), list(self.columns))
+        return DataFaultResult(
+            frame.drop(columns=self.columns),
+            _no_rows(),
+            list(self.columns),
+            rows_affected=len(frame),
+        )
 
 
 @register
@@ -64,4 +70,6 @@ class RenameColumn(VectorDataFault):
         if len(set(final)) != len(final):
             raise fail(self, "renaming would create duplicate column names")
         out = frame.rename(columns=mapping)
-        return DataFaultResult(out, _no_rows(), list(mapping), {"mapping": mapping})
+        return DataFaultResult(
+            out, _no_rows(), list(mapping), {"mapping": mapping}, rows_affected=len(frame)
+        )

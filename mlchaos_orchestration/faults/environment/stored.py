@@ -4,15 +4,26 @@ Orchestrators inject data faults between tasks, where the data lives in storage,
 ``StoredDataFault`` wraps any registered data fault: the session backs the target up, this reads
 it, applies the data fault and writes it back in the same format; restore is the byte-exact
 backup restore. It is an adapter, not a catalog entry, so it is not registered.
+
+On SQL tables the schema faults change the schema for real: ``drop_column`` / ``rename_column``
+build the table anew without / under the new column name, ``type_flip`` loosens the column's type
+(SQLite: untyped column, the sampled cells become text; PostgreSQL's strict typing cannot hold a
+mixed column, so the whole column becomes ``text``). The original table is stashed and comes back
+on restore (see :meth:`mlchaos_orchestration.stores.sql.SqlStore.reshape`).
+
+``apply`` reports ``rows_changed`` (rows the fault reached: changed cells, or every row a schema
+change reshaped; ``0`` when it changed nothing), ``columns`` and ``rows_read``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pydantic import ConfigDict
 
 from mlchaos_orchestration.core.targets import Target
+from mlchaos_orchestration.errors import TargetError
 from mlchaos_orchestration.faults.base import (
     ApplyContext,
     DataFault,
@@ -43,21 +54,44 @@ class StoredDataFault(EnvironmentFault):
 
     def apply(self, ctx: ApplyContext) -> dict[str, Any]:
         target = self.target_obj
-        if target.kind == "sql":
-            results = [_apply_sql(self.inner, target, ctx.seed)]
+        extra: dict[str, Any] = {}
+        if target.kind == "sql" and self.inner.name in SQL_SCHEMA_FAULTS:
+            part, extra = _reshape_sql(self.inner, target, ctx)
+            parts = [part]
+        elif target.kind == "sql":
+            parts = [_apply_sql(self.inner, target, ctx.seed)]
         elif target.kind == "s3":
-            results = _apply_s3(self.inner, target, ctx)
+            parts = _apply_s3(self.inner, target, ctx)
         else:
-            results = _apply_local(self.inner, target, ctx.seed)
+            parts = _apply_local(self.inner, target, ctx.seed)
         return {
             "fault": self.inner.name,
-            "rows_changed": int(sum(len(r.rows) for r in results)),
-            "columns": sorted({c for r in results for c in r.columns}),
-            "parts": len(results),
+            "rows_changed": int(sum(p.rows_changed for p in parts)),
+            "rows_read": int(sum(p.rows_read for p in parts)),
+            "columns": sorted({str(c) for p in parts for c in p.columns}),
+            "parts": len(parts),
+            **extra,
         }
 
 
-def _apply_local(fault: DataFault, target: Target, seed: int) -> list[DataFaultResult]:
+#: data faults that change a SQL table's schema (not only its rows)
+SQL_SCHEMA_FAULTS = frozenset({"drop_column", "rename_column", "type_flip"})
+
+
+@dataclass
+class _Part:
+    """What a data fault did to one file, object or table."""
+
+    rows_changed: int
+    rows_read: int
+    columns: list[str]
+
+    @classmethod
+    def of(cls, result: DataFaultResult, rows_read: int) -> _Part:
+        return cls(result.rows_changed, rows_read, [str(c) for c in result.columns])
+
+
+def _apply_local(fault: DataFault, target: Target, seed: int) -> list[_Part]:
     from pathlib import Path
 
     from mlchaos_orchestration.core import formats
@@ -65,21 +99,27 @@ def _apply_local(fault: DataFault, target: Target, seed: int) -> list[DataFaultR
 
     root = Path(target.location)
     files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+    tabular = [f for f in files if _is_tabular(f.name)]
+    _refuse_typeless(fault, [str(f) for f in tabular])
     results = []
-    for i, path in enumerate(f for f in files if _is_tabular(f.name)):
+    for i, path in enumerate(tabular):
         fmt = formats.detect_format(path)
-        result = fault.apply(formats.read_frame(path, fmt), seed + i)
-        _write_atomic(path, formats.write_frame(result.frame, fmt))
-        results.append(result)
+        frame = formats.read_frame(path, fmt)
+        result = fault.apply(frame, seed + i)
+        out, part = _fit_format(fault, frame, result, fmt)
+        _write_atomic(path, formats.write_frame(out, fmt))
+        results.append(part)
     return results
 
 
-def _apply_s3(fault: DataFault, target: Target, ctx: ApplyContext) -> list[DataFaultResult]:
+def _apply_s3(fault: DataFault, target: Target, ctx: ApplyContext) -> list[_Part]:
     import boto3
 
     from mlchaos_orchestration.core import formats
+    from mlchaos_orchestration.settings import get_settings
 
-    client = boto3.client("s3", endpoint_url=ctx.s3_endpoint_url)
+    endpoint = ctx.s3_endpoint_url or get_settings().s3_endpoint_url
+    client = boto3.client("s3", endpoint_url=endpoint)
     keys = [target.key]
     if not target.key or target.key.endswith("/"):
         pages = client.get_paginator("list_objects_v2").paginate(
@@ -91,18 +131,52 @@ def _apply_s3(fault: DataFault, target: Target, ctx: ApplyContext) -> list[DataF
             for o in page.get("Contents", [])
             if ".mlchaos-backups/" not in o["Key"]
         )
+    tabular = [k for k in keys if _is_tabular(k)]
+    _refuse_typeless(fault, [f"s3://{target.bucket}/{k}" for k in tabular])
     results = []
-    for i, key in enumerate(k for k in keys if _is_tabular(k)):
+    for i, key in enumerate(tabular):
         fmt = formats.detect_format(key)
         body = client.get_object(Bucket=target.bucket, Key=key)["Body"].read()
-        result = fault.apply(formats.read_frame(body, fmt), ctx.seed + i)
-        body = formats.write_frame(result.frame, fmt)
-        client.put_object(Bucket=target.bucket, Key=key, Body=body)
-        results.append(result)
+        frame = formats.read_frame(body, fmt)
+        result = fault.apply(frame, ctx.seed + i)
+        out, part = _fit_format(fault, frame, result, fmt)
+        client.put_object(Bucket=target.bucket, Key=key, Body=formats.write_frame(out, fmt))
+        results.append(part)
     return results
 
 
-def _apply_sql(fault: DataFault, target: Target, seed: int) -> DataFaultResult:
+def _refuse_typeless(fault: DataFault, names: list[str]) -> None:
+    """``type_flip`` cannot be stored in CSV: refuse before any file is touched."""
+    csv = [n for n in names if n.lower().endswith(".csv")]
+    if fault.name == "type_flip" and csv:
+        raise TargetError(
+            f"type_flip on {csv[0]}: CSV stores no types (a number written as text reads back "
+            "as the number), so the fault would silently do nothing: refused; use it on "
+            "parquet / JSON data or a SQL table"
+        )
+
+
+def _fit_format(
+    fault: DataFault, frame: Any, result: DataFaultResult, fmt: str
+) -> tuple[Any, _Part]:
+    """The frame to write and what it changes once stored in ``fmt``.
+
+    Parquet (Arrow) cannot hold a column of numbers and strings: a ``type_flip`` column is
+    stored as a string column, so every present value of it changed type.
+    """
+    part = _Part.of(result, len(frame))
+    if fault.name != "type_flip" or fmt != "parquet":
+        return result.frame, part
+    from mlchaos_orchestration.faults.data.arrow import as_text
+
+    columns = [c for c in result.columns if c in result.frame]
+    out = result.frame.assign(**{str(c): as_text(result.frame[c]) for c in columns})
+    present = frame[columns].notna().any(axis=1) if columns else frame.index.isna()
+    part.rows_changed = int(present.sum())
+    return out, part
+
+
+def _apply_sql(fault: DataFault, target: Target, seed: int) -> _Part:
     import pandas as pd
     import sqlalchemy as sa
 
@@ -126,9 +200,63 @@ def _apply_sql(fault: DataFault, target: Target, seed: int) -> DataFaultResult:
             if records:
                 keep = [c for c in result.frame.columns if c in table.c]
                 conn.execute(sa.insert(table), [{k: r[k] for k in keep} for r in records])
-        return result
+        return _Part.of(result, len(frame))
     finally:
         engine.dispose()
+
+
+def _reshape_sql(
+    fault: DataFault, target: Target, ctx: ApplyContext
+) -> tuple[_Part, dict[str, Any]]:
+    """A schema fault on a SQL table: the schema really changes (see ``SqlStore.reshape``)."""
+    import pandas as pd
+
+    from mlchaos_orchestration.faults.environment.outage import backup_id_of
+    from mlchaos_orchestration.stores.sql import SqlStore
+
+    store = SqlStore()
+    with store._table(target) as t:
+        if not t.exists():
+            raise TargetError(f"{target.describe()}: table does not exist")
+        current = t.columns()
+    # validate the fault against the table's columns on an empty frame (same errors as on data)
+    probe = fault.apply(pd.DataFrame({c: pd.Series([], dtype=object) for c in current}), ctx.seed)
+    flip = None
+    if fault.name == "type_flip":
+        flipped = set(getattr(fault, "columns", None) or [])
+        plan = [(c, c, "text" if c in flipped else "keep") for c in current]
+        flip = _cell_flipper(fault, ctx.seed)
+    else:
+        renamed = {new: old for old, new in (probe.details.get("mapping") or {}).items()}
+        plan = [(str(c), renamed.get(str(c), str(c)), "keep") for c in probe.frame.columns]
+    done = store.reshape(target, backup_id_of(ctx), plan, flip=flip)
+    part = _Part(done["rows_changed"], done["rows"], [str(c) for c in probe.columns])
+    change: dict[str, Any] = {"before": done["before"], "after": done["after"]}
+    if fault.name == "type_flip" and done["dialect"] != "sqlite":
+        # strict typing: a column cannot hold numbers and strings, so all of it became text
+        change["whole_column"] = True
+    return part, {"schema_change": change, "stashed_as": done["stashed_as"]}
+
+
+def _cell_flipper(fault: DataFault, seed: int) -> Any:
+    """``flip`` for ``SqlStore.reshape``: the fault's sampled cells, as their string forms."""
+
+    def flip(frame: Any) -> dict[str, dict[int, Any]]:
+        result = fault.apply(frame.reset_index(drop=True), seed)
+        out: dict[str, dict[int, Any]] = {}
+        for column in frame.columns:
+            if column not in result.frame:
+                continue
+            old, new = frame[column].to_numpy(), result.frame[column].to_numpy()
+            cells = {}
+            for pos in result.rows:
+                before, after = old[pos], new[pos]
+                if before is not None and isinstance(after, str) and not isinstance(before, str):
+                    cells[int(frame.index[pos])] = after
+            out[str(column)] = cells
+        return out
+
+    return flip
 
 
 def _is_tabular(name: str) -> bool:

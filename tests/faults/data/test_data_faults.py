@@ -377,3 +377,14 @@ def test_type_flip_keeps_other_values_as_python_objects(mixed) -> None:
         pairs = zip(got[untouched], ref[untouched], strict=True)
         assert all(type(x) is type(y) and x == y for x, y in pairs)
         assert all(isinstance(x, str) for x in got[result.rows])
+
+
+def test_apply_to_arrow_type_flip_keeps_missing_values_missing() -> None:
+    table = pa.table({"x": pa.array([1.5, None, 2.5, None, 3.5] * 4)})
+    flipped, result = apply_to_arrow(
+        build_fault({"fault": "type_flip", "columns": ["x"], "fraction": 1.0}), table, seed=1
+    )
+    column = flipped.column("x")
+    assert pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+    assert column.null_count == 8 and "None" not in column.to_pylist()
+    assert result.rows_changed == 12
