@@ -27,14 +27,20 @@ def run_date(context: Any) -> str | None:
 
 
 def chaos_run(context: Any, defaults: dict[str, Any] | None = None) -> ChaosRun | None:
-    """The chaos run of this task's DAG run, or None when the run is dormant."""
+    """The chaos run of this task's DAG run, or None when the run is dormant.
+
+    Raises SpecError / SafetyError (one line) for a request the DAG refuses: an experiment that
+    widens the deployment's safety, or a gate / consumer / ``at:`` that is not a task of the DAG.
+    """
     dag_run = context["dag_run"]
     dag = context.get("dag")
     if defaults is None:
         defaults = dag_defaults(dag)
+    task_ids = getattr(dag, "task_ids", None) if dag is not None else None
     return resolve(
         getattr(dag_run, "conf", None) or {},
         str(dag_run.run_id),
         defaults,
-        pipeline=str(getattr(dag_run, "dag_id", "") or ""),
+        pipeline=str(getattr(dag_run, "dag_id", "") or getattr(dag, "dag_id", "") or ""),
+        task_ids=list(task_ids) if task_ids is not None else None,
     )

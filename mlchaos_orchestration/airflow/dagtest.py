@@ -1,6 +1,8 @@
 """Run one DAG run with ``dag.test()`` and print its outcome as JSON (last stdout line).
 
 ``python -m mlchaos_orchestration.airflow.dagtest DAG_ID [--conf JSON] [--logical-date DATE]``
+or ``... --batch JSON`` (a list of ``{"dag_id", "conf", "logical_date", "mark_success"}``: several
+runs one after the other in this process; one JSON line per run, in order).
 
 Meant to run in its own process (Airflow reads ``AIRFLOW_HOME`` and its config at import time):
 the metadata DB must be migrated (``airflow db migrate``) and ``AIRFLOW__CORE__DAGS_FOLDER`` must
@@ -72,14 +74,63 @@ def _load(value: Any) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dag_id")
+    parser.add_argument("dag_id", nargs="?")
     parser.add_argument("--conf", default="{}", help="run conf as JSON")
     parser.add_argument("--logical-date", default=None, help="YYYY-MM-DD")
     parser.add_argument("--mark-success", default=None, help="regex of task ids not to run")
+    parser.add_argument("--batch", default=None, help="JSON list of runs (see module doc)")
     args = parser.parse_args(argv)
+    if args.batch is not None:
+        for spec in json.loads(args.batch):
+            outcome = run(
+                spec["dag_id"],
+                spec.get("conf") or {},
+                spec.get("logical_date"),
+                spec.get("mark_success"),
+            )
+            sys.stdout.write("\n" + _MARK + json.dumps(outcome, default=str) + "\n")
+            sys.stdout.flush()
+        return 0
+    if not args.dag_id:
+        parser.error("give a DAG id or --batch")
     outcome = run(args.dag_id, json.loads(args.conf), args.logical_date, args.mark_success)
     sys.stdout.write("\n" + json.dumps(outcome, default=str) + "\n")
     return 0
+
+
+_MARK = "@@mlchaos-dagtest@@"
+
+
+def run_batch_in_subprocess(
+    runs: list[dict[str, Any]], env: dict[str, str], timeout_s: float = 900.0
+) -> list[dict[str, Any]]:
+    """Several :func:`run` calls one after the other in ONE fresh process (Airflow's import
+    and the DAG parse are paid once); their outcomes in order, each with the shared ``log``."""
+    import subprocess
+
+    cmd = [sys.executable, "-m", "mlchaos_orchestration.airflow.dagtest", "--batch"]
+    proc = subprocess.run(
+        [*cmd, json.dumps(runs)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+    outcomes = [
+        json.loads(line[len(_MARK) :])
+        for line in proc.stdout.splitlines()
+        if line.startswith(_MARK)
+    ]
+    if proc.returncode != 0 or len(outcomes) != len(runs):
+        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-60:])
+        raise RuntimeError(
+            f"dag test batch failed after {len(outcomes)}/{len(runs)} runs "
+            f"(exit {proc.returncode}):\n{tail}"
+        )
+    for outcome in outcomes:
+        outcome["log"] = proc.stdout + proc.stderr
+    return outcomes
 
 
 def run_in_subprocess(

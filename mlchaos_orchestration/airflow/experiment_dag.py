@@ -1,6 +1,7 @@
 """Run one chaos experiment against a DAG from the Airflow UI ("Trigger" with the Params form).
 
-build_experiment (validates the form into an experiment; bad input fails here, touching nothing)
+build_experiment (validates the form into an experiment and bounds it by the deployment's safety:
+bad input, or a target outside the deployment allowlist, fails here in one line, touching nothing)
 -> run_target (triggers the target DAG with ``conf.mlchaos`` and waits for it) -> verdict (reads
 the target run's verdict from the ledger; red when it is silent / unalerted / an error).
 """
@@ -28,17 +29,12 @@ with DAG(
 
     @task
     def build_experiment(params: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The experiment of the form; raises SpecError (one line per problem) when invalid."""
-        from mlchaos_orchestration.airflow.params import (
-            export_example_defaults,
-            params_to_experiment,
-        )
-        from mlchaos_orchestration.core.experiment import parse_experiment
+        """The experiment of the form; raises SpecError / SafetyError (one line) when invalid or
+        when it asks for more than the deployment allows."""
+        from mlchaos_orchestration.airflow.params import export_example_defaults, form_experiment
 
         export_example_defaults()
-        experiment = params_to_experiment(dict(params or {}))
-        parse_experiment(experiment)
-        return experiment
+        return form_experiment(dict(params or {}))
 
     experiment = build_experiment()
     run_target = TriggerDagRunOperator(

@@ -1,6 +1,8 @@
 """Great Expectations gate operator: load a frame, validate it with
-:mod:`mlchaos_orchestration.gates.gx`,
-fail the task (``GateFailed``) when the suite fails. GX and pandas are imported in ``execute``."""
+:mod:`mlchaos_orchestration.gates.gx`, fail the task with ``GateFailed`` when expectations fail
+(a detection). A suite that cannot be built (unknown expectation type, kwargs GX rejects) fails
+the task with :class:`GateSuiteError` without retries: a crash, never a detection. GX and pandas
+are imported in ``execute``."""
 
 from __future__ import annotations
 
@@ -9,6 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
+
+from mlchaos_orchestration.errors import MlchaosError
+
+
+class GateSuiteError(MlchaosError, AirflowFailException):
+    """The gate's suite is broken (it checked nothing): a crash, not a failed check."""
 
 
 class GreatExpectationsGateOperator(BaseOperator):
@@ -66,10 +75,20 @@ class GreatExpectationsGateOperator(BaseOperator):
         return formats.read_frame(path, formats.detect_format(path))
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from mlchaos_orchestration.gates.gx import assert_gate
+        from mlchaos_orchestration.errors import SpecError
+        from mlchaos_orchestration.gates.gx import GateFailed, load_suite_specs, validate_frame
 
+        try:
+            spec = load_suite_specs(self.suite)
+        except SpecError as exc:
+            raise GateSuiteError(f"gate {self.task_id}: suite unusable: {exc}") from None
         frame = self.load(context)
-        result = assert_gate(frame, self.suite)
+        try:
+            result = validate_frame(frame, spec)
+        except SpecError as exc:  # unknown expectation type, kwargs GX rejects
+            raise GateSuiteError(f"gate {self.task_id}: suite unusable: {exc}") from None
+        if not result.success:
+            raise GateFailed(result)
         self.log.info("gate passed: %s", result.summary())
         self._record_profile(context, frame)
         return {"success": True, "evaluated": result.evaluated, "rows": result.rows}

@@ -101,6 +101,7 @@ def _record(context: Any, source: str, delivered: bool, status: str) -> None:
             run.run_id,
             "alert_sent" if delivered else "alert_failed",
             source=source,
+            channel="mlchaos_webhook",
             delivered=delivered,
             status=status,
         )

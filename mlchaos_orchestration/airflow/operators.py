@@ -3,7 +3,8 @@
 
 Dormant runs (no ``mlchaos`` key in ``dag_run.conf``): injection operators succeed doing nothing
 (logging "dormant"), so the user's tasks downstream of them still run under ``all_success``;
-restore and verdict operators, which have no user task downstream, end *skipped*.
+restore and verdict operators, which have no user task downstream, end *skipped* (``add_chaos``
+makes them teardowns, which do not count for the run's state).
 """
 
 from __future__ import annotations
@@ -14,7 +15,12 @@ from typing import Any, ClassVar
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from mlchaos_orchestration.airflow.runtime import CONF_KEY, FAIL_ON, default_experiment
+from mlchaos_orchestration.airflow.runtime import (
+    CONF_KEY,
+    FAIL_ON,
+    default_experiment,
+    inject_point,
+)
 
 __all__ = [
     "FAIL_ON",
@@ -36,6 +42,10 @@ class ChaosInjectOperator(BaseOperator):
     one, so secrets in URLs stay out of the DAG; ``{ds}`` is the run date), ``"all"`` both.
     The experiment comes from ``dag_run.conf["mlchaos"]`` or, when the request names none, from
     ``experiment`` / ``experiments_file`` / ``fault`` + ``fault_params`` given here.
+
+    Under ``add_chaos`` each inject task serves one point of the graph: ``at=None`` is the setup
+    inject (environment faults, data faults without a later point), ``at="<task>"`` applies the
+    data faults whose ``at:`` (or the default gate) is that task.
     """
 
     ui_color = "#f6d5d5"
@@ -54,9 +64,11 @@ class ChaosInjectOperator(BaseOperator):
         consumer: str | None = None,
         data_target: str | dict[str, Any] | None = None,
         mlchaos_defaults: dict[str, Any] | None = None,
+        at: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.at = at
         if stage not in ("environment", "data", "all"):
             raise ValueError(f"stage must be environment, data or all, got {stage!r}")
         self.stage = stage
@@ -84,7 +96,11 @@ class ChaosInjectOperator(BaseOperator):
         family = entry.fault.family
         if self.stage != "all" and family != self.stage:
             return False
-        return self.fault_names is None or entry.name in self.fault_names
+        if self.fault_names is not None and entry.name not in self.fault_names:
+            return False
+        if "inject_at" in self.mlchaos_defaults:  # one of add_chaos's inject points
+            return inject_point(entry, self.mlchaos_defaults) == self.at
+        return True
 
     def execute(self, context: Any) -> dict[str, Any]:
         from mlchaos_orchestration.airflow.context import chaos_run, run_date

@@ -2,7 +2,10 @@
 
 The form is validated by Airflow's JSON schema (unknown fault, fraction outside [0, 1], missing
 target DAG are refused before anything runs); :func:`params_to_experiment` then builds the
-experiment mapping, which ``parse_experiment`` validates once more in the first task.
+experiment mapping, which :func:`form_experiment` validates once more in the first task and
+bounds by the deployment's safety: the form is run-time input, it can only narrow (a target
+outside the deployment allowlist is refused there, in one line, before anything is touched; the
+target DAG bounds the experiment once more by its own deployment).
 """
 
 from __future__ import annotations
@@ -90,22 +93,54 @@ def export_example_defaults() -> None:
             os.environ.setdefault(key, value)
 
 
+def form_experiment(params: dict[str, Any]) -> dict[str, Any]:
+    """The validated experiment of a form; raises SpecError / SafetyError (one line) when it is
+    invalid or asks for more than the deployment allows (environment settings and the
+    ``defaults.safety`` of ``$MLCHAOS_EXPERIMENTS_FILE``): the form's own ``target`` must lie
+    inside that allowlist. The experiment grants itself nothing (no ``safety``)."""
+    from mlchaos_orchestration.airflow.runtime import deployment_safety
+    from mlchaos_orchestration.core.experiment import parse_experiment
+    from mlchaos_orchestration.core.safety import SafetySpec, bound_runtime_safety
+
+    experiment = params_to_experiment(params)
+    exp = parse_experiment(experiment)
+    deployment, where = deployment_safety({}), f"trigger form: {exp.name}"
+    bound_runtime_safety(exp.safety, deployment=deployment, where=where)
+    target = str(params.get("target") or "")
+    if target:
+        entry = _allow_entry(str(params["fault"]), target)
+        bound_runtime_safety(
+            SafetySpec(allowed_targets=[entry]), deployment=deployment, where=where
+        )
+    return experiment
+
+
+def _allow_entry(fault: str, target: str) -> str:
+    """The allowlist entry a form's own ``target`` asks for (nothing wider). ``${VAR}`` are
+    expanded from the environment first, as in experiment files."""
+    import os
+
+    target = os.path.expandvars(target)
+    if fault == "connector_failure" or (
+        "://" in target and not target.startswith(("s3://", "file://"))
+    ):
+        return f"{target}#*"
+    head = target.split("{", 1)[0]
+    return head if head == target else os.path.dirname(head.rstrip("/")) or head
+
+
 def params_to_experiment(params: dict[str, Any]) -> dict[str, Any]:
     """The experiment mapping for validated form values (checked by ``parse_experiment``)."""
     fault = str(params["fault"])
     target = str(params.get("target") or "")
     fraction = float(params.get("fraction", 0.2))
     entry: dict[str, Any] = {"fault": fault}
-    allowed: list[str] = []
     if fault == "upstream_outage":
         entry.update(target=target or f"{DEFAULT_RAW}/ds={{ds}}", mode=params.get("mode"))
-        allowed = [] if target else [DEFAULT_RAW]
     elif fault == "stale_partition_replay":
         entry.update(template=target or f"{DEFAULT_RAW}/ds={{ds}}/", lag_days=1)
-        allowed = [] if target else [DEFAULT_RAW]
     elif fault == "connector_failure":
         entry.update(url=target or DEFAULT_DB, rate=fraction, on=["execute"])
-        allowed = [] if target else [f"{DEFAULT_DB}#*"]
     else:
         entry["fraction"] = fraction
         if fault in _COLUMN_FAULTS:
@@ -114,12 +149,9 @@ def params_to_experiment(params: dict[str, Any]) -> dict[str, Any]:
             entry["label"] = "is_fraud"
         if target:
             entry["target"] = target
-        allowed = [] if target else [f"{DEFAULT_DB}#*"]
     exp: dict[str, Any] = {
         "name": f"ui-{fault}",
         "seed": int(params.get("seed", 0)),
         "faults": [entry],
     }
-    if allowed:  # the form never widens the allowlist beyond the example's own storage
-        exp["safety"] = {"allowed_targets": allowed}
-    return exp
+    return exp  # no safety: the deployment's allowlist applies (the form grants nothing)

@@ -9,12 +9,16 @@ from mlchaos_orchestration.suite.receiver import ReceivedRequest, WebhookReceive
 from mlchaos_orchestration.testing.servers import (
     MotoS3Server,
     PostgresServer,
+    ReceivedMail,
     ServerStartError,
+    SmtpServer,
     find_postgres_bin,
     free_port,
 )
 
 __all__ = [
+    "ReceivedMail",
+    "SmtpServer",
     "ReceivedRequest",
     "WebhookReceiver",
     "MotoS3Server",

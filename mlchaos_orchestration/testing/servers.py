@@ -1,4 +1,5 @@
-"""Real, throwaway servers for tests: PostgreSQL, a moto S3 server and a webhook receiver.
+"""Real, throwaway servers for tests: PostgreSQL, a moto S3 server, an SMTP server (aiosmtpd) and
+a webhook receiver.
 
 Each is a context manager that listens on 127.0.0.1 only, on a free port, and leaves nothing
 behind. PostgreSQL and moto run as separate processes; their cleanup is delegated to a small
@@ -16,11 +17,14 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mlchaos_orchestration.errors import MlchaosError
 
@@ -284,6 +288,105 @@ class MotoS3Server:
             self.process.wait(timeout=10)
 
     def __enter__(self) -> MotoS3Server:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# --------------------------------------------------------------------------- SMTP
+
+
+@dataclass(frozen=True)
+class ReceivedMail:
+    """One message accepted by :class:`SmtpServer`."""
+
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    data: bytes
+    received_at: float
+
+    @property
+    def subject(self) -> str:
+        from email import message_from_bytes
+
+        return str(message_from_bytes(self.data).get("Subject", ""))
+
+
+class SmtpServer:
+    """A real SMTP server on 127.0.0.1 (aiosmtpd, in a thread) recording the messages it accepts.
+
+    Set :attr:`refuse` to an SMTP reply (e.g. ``"550 5.7.1 relaying denied"``) to make it refuse
+    every message at DATA; the refused attempts are counted in :attr:`refused`.
+
+    >>> with SmtpServer() as smtp:
+    ...     smtplib.SMTP(smtp.host, smtp.port).sendmail("a@x", ["b@x"], "Subject: hi\\n\\nbody")
+    """
+
+    host = "127.0.0.1"
+
+    def __init__(self, refuse: str | None = None):
+        self.refuse = refuse
+        self.refused = 0
+        self.port = 0
+        self._messages: list[ReceivedMail] = []
+        self._cond = threading.Condition()
+        self._controller: Any = None
+
+    @property
+    def messages(self) -> list[ReceivedMail]:
+        """A snapshot of the accepted messages, oldest first."""
+        with self._cond:
+            return list(self._messages)
+
+    def wait_for(self, n: int = 1, timeout: float = 10.0) -> list[ReceivedMail]:
+        """Block until at least ``n`` messages were accepted; raise TimeoutError otherwise."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(self._messages) >= n, timeout=timeout):
+                raise TimeoutError(
+                    f"SMTP server got {len(self._messages)} message(s), expected {n}"
+                )
+            return list(self._messages)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        """aiosmtpd handler hook: accept (250) and record, or answer :attr:`refuse`."""
+        with self._cond:
+            if self.refuse:
+                self.refused += 1
+                return self.refuse
+            self._messages.append(
+                ReceivedMail(
+                    str(envelope.mail_from),
+                    tuple(str(r) for r in envelope.rcpt_tos),
+                    bytes(envelope.original_content or envelope.content or b""),
+                    time.time(),
+                )
+            )
+            self._cond.notify_all()
+        return "250 Message accepted for delivery"
+
+    def start(self) -> SmtpServer:
+        from aiosmtpd.controller import Controller
+
+        last: Exception | None = None
+        for _ in range(_START_ATTEMPTS):
+            self.port = free_port()
+            controller = Controller(self, hostname=self.host, port=self.port, ready_timeout=10)
+            try:
+                controller.start()
+            except Exception as exc:  # noqa: BLE001 - port taken in between: try another
+                last = exc
+                continue
+            self._controller = controller
+            return self
+        raise ServerStartError(f"SMTP server did not start: {last}")
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def __enter__(self) -> SmtpServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).parent))  # airflow_support, before test modules load
+
 REPO = Path(__file__).resolve().parents[2]
 DS = "2026-11-20"
 _CLEARED = (
@@ -37,7 +39,7 @@ def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("airflow")
     dags = root / "dags"
     dags.mkdir()
-    for src in [*(REPO / "dags").iterdir(), *(REPO / "tests/airflow/dags").glob("*.py")]:
+    for src in [*(REPO / "dags").iterdir(), *(REPO / "tests/airflow/dags").iterdir()]:
         if src.suffix in (".py", ".yaml"):
             shutil.copy(src, dags / src.name)
     env = {
@@ -143,9 +145,10 @@ def scenario(
 
 @pytest.fixture
 def task_states() -> Callable[[dict[str, Any]], dict[str, str]]:
-    """Task states of a run outcome without the mlchaos group."""
+    """Task states of a run outcome without the chaos tasks."""
+    from mlchaos_orchestration.airflow.runtime import is_chaos_task_id
 
     def states(outcome: dict[str, Any]) -> dict[str, str]:
-        return {k: v for k, v in outcome["tasks"].items() if not k.startswith("mlchaos.")}
+        return {k: v for k, v in outcome["tasks"].items() if not is_chaos_task_id(k)}
 
     return states

@@ -75,9 +75,9 @@ def test_fault_verdict_states_alert_restore(
     assert {k: task_states(outcome)[k] for k in states} == states
     kinds = [e.kind for e in scenario.events(outcome, experiment)]
     assert "fault_applied" in kinds and "restored" in kinds
-    assert outcome["tasks"]["mlchaos.restore"] == "success"
+    assert outcome["tasks"]["mlchaos_teardown.restore"] == "success"
     # the verdict task is red exactly when the verdict is bad
-    assert outcome["tasks"]["mlchaos.verdict"] == (
+    assert outcome["tasks"]["mlchaos_teardown.verdict"] == (
         "failed" if verdict_kind == "silent" else "success"
     )
     after = scenario.checksums()
@@ -108,7 +108,7 @@ def test_clean_control_run(scenario: Any, webhook: Any, task_states: Any) -> Non
     outcome = scenario.run("feature_pipeline", _chaos("control"))
     assert scenario.verdict(outcome, "control")["verdict"] == "clean"
     assert set(task_states(outcome).values()) == {"success"}
-    assert outcome["tasks"]["mlchaos.verdict"] == "success"
+    assert outcome["tasks"]["mlchaos_teardown.verdict"] == "success"
     assert webhook.requests == []
     assert scenario.checksums() == scenario.baseline
 
@@ -116,9 +116,9 @@ def test_clean_control_run(scenario: Any, webhook: Any, task_states: Any) -> Non
 def test_dormant_run_touches_nothing(scenario: Any, task_states: Any) -> None:
     outcome = scenario.run("feature_pipeline")
     assert set(task_states(outcome).values()) == {"success"}
-    assert outcome["tasks"]["mlchaos.inject"] == "success"
-    assert outcome["xcoms"]["mlchaos.inject"] == {"dormant": True}
-    assert outcome["tasks"]["mlchaos.restore"] == "skipped"
-    assert outcome["tasks"]["mlchaos.verdict"] == "skipped"
+    assert outcome["tasks"]["mlchaos_setup.inject"] == "success"
+    assert outcome["xcoms"]["mlchaos_setup.inject"] == {"dormant": True}
+    assert outcome["tasks"]["mlchaos_teardown.restore"] == "skipped"
+    assert outcome["tasks"]["mlchaos_teardown.verdict"] == "skipped"
     assert scenario.ledger().list_runs() == []
     assert scenario.checksums() == scenario.baseline

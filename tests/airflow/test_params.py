@@ -3,27 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from typing import Any
 
 import pytest
+from airflow_support import python_last_line
 
 from mlchaos_orchestration.airflow.params import FAULT_LABELS, params_to_experiment
-
-
-def _py(code: str, env: dict[str, str]) -> str:
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc.stdout.strip().splitlines()[-1]
-
 
 _DAGBAG = """
 import json
@@ -43,7 +28,7 @@ print(json.dumps({"errors": {k: str(v)[-300:] for k, v in first.import_errors.it
 @pytest.fixture(scope="module")
 def dagbag(airflow_env: dict[str, str]) -> dict[str, Any]:
     """Parse outcome of the DAGs folder (project DAGs + test DAGs), twice, in a subprocess."""
-    return json.loads(_py(_DAGBAG, airflow_env))
+    return json.loads(python_last_line(_DAGBAG, airflow_env))
 
 
 def test_dagbag_over_dags_has_no_import_errors(dagbag: dict[str, Any]) -> None:
@@ -60,11 +45,15 @@ def test_dagbag_over_dags_has_no_import_errors(dagbag: dict[str, Any]) -> None:
 def test_chaos_group_wiring_is_deterministic(dagbag: dict[str, Any]) -> None:
     first = dagbag["first"]
     assert first == dagbag["second"]
-    assert first["mlchaos.inject"] == ["ingest", "mlchaos.restore"]
-    assert first["mlchaos.inject_data"] == ["mlchaos.restore", "validate_features"]
-    assert "mlchaos.inject_data" in first["build_features"]
-    assert first["register_model"] == ["mlchaos.restore"]
-    assert first["mlchaos.restore"] == ["mlchaos.verdict"]
+    assert first["mlchaos_setup.inject"] == [
+        "ingest",
+        "mlchaos_inject_data",
+        "mlchaos_teardown.restore",
+    ]
+    assert first["mlchaos_inject_data"] == ["mlchaos_teardown.restore", "validate_features"]
+    assert "mlchaos_inject_data" in first["build_features"]
+    assert first["register_model"] == ["mlchaos_teardown.restore"]
+    assert first["mlchaos_teardown.restore"] == ["mlchaos_teardown.verdict"]
 
 
 def test_import_is_light(airflow_env: dict[str, str]) -> None:
@@ -73,7 +62,7 @@ def test_import_is_light(airflow_env: dict[str, str]) -> None:
         "heavy = ['pandas', 'great_expectations', 'dagster', 'airflow']\n"
         "print(json.dumps([h for h in heavy if h in sys.modules]))"
     )
-    assert json.loads(_py(code, airflow_env)) == []
+    assert json.loads(python_last_line(code, airflow_env)) == []
 
 
 BAD_FORMS = {
@@ -105,7 +94,7 @@ def form_errors(airflow_env: dict[str, str]) -> dict[str, str]:
         "        out[name] = str(exc).splitlines()[0]\n"
         "print(json.dumps(out))"
     )
-    return json.loads(_py(code, airflow_env))
+    return json.loads(python_last_line(code, airflow_env))
 
 
 @pytest.mark.parametrize("field", list(BAD_FORMS))
@@ -162,7 +151,8 @@ def test_every_form_fault_builds_a_valid_experiment(fault: str, monkeypatch: Any
         )
     )
     assert exp.faults[0].name == fault and exp.seed == 7
-    assert exp.safety.allowed_targets  # defaults come with their own narrow allowlist
+    # the form grants nothing: without a target the deployment's allowlist applies unchanged
+    assert exp.safety.allowed_targets == [] and "allowed_targets" not in exp.safety.model_fields_set
 
 
 def test_family_operators_build_their_default_experiment(airflow_env: dict[str, str]) -> None:
@@ -186,7 +176,7 @@ for op in ops:
     out[op.task_id] = [run.experiment.name, entry.name, op.stage, op.wanted(entry)]
 print(json.dumps(out))
 """
-    assert json.loads(_py(code, airflow_env)) == {
+    assert json.loads(python_last_line(code, airflow_env)) == {
         "o": ["ops.o", "upstream_outage", "all", True],
         "s": ["ops.s", "stale_partition_replay", "all", True],
         "c": ["ops.c", "connector_failure", "all", True],
@@ -217,9 +207,68 @@ except Exception as exc:
     out.append(str(exc))
 print(json.dumps(out))
 """
-    assert json.loads(_py(code, airflow_env)) == [
+    assert json.loads(python_last_line(code, airflow_env)) == [
         "ConfigError: add_chaos: before='nope' is not a task of DAG 'w'",
         "ConfigError: add_chaos: columns given without fault=",
         "ConfigError: add_chaos: give fault= or experiment=, not both",
         "add_chaos: DAG 'w' already has chaos tasks",
     ]
+
+
+def test_at_points_get_their_own_inject_task_and_groups_stay_acyclic(
+    airflow_env: dict[str, str], tmp_path: Any
+) -> None:
+    """Every ``at:`` of the DAG's experiments file gets an inject task just before that task
+    (after its upstream tasks); the serialized DAG sorts at the task-group level (the UI's graph
+    and grid endpoints answer 500 exactly when this raises)."""
+    experiments = tmp_path / "exps.yaml"
+    experiments.write_text(
+        "experiments:\n"
+        "  - name: a\n    faults: [{fault: nulls, columns: [x], target: /t.csv, at: c}]\n"
+        "  - name: b\n    faults: [{fault: nulls, columns: [x], target: /t.csv, at: b}]\n"
+    )
+    code = f"""
+import json, datetime as dt
+from airflow.sdk import DAG
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.serialization.serialized_objects import DagSerialization
+from mlchaos_orchestration.airflow import add_chaos
+with DAG("w", schedule=None, start_date=dt.datetime(2026, 1, 1)) as dag:
+    a, b, c, d = (EmptyOperator(task_id=t) for t in "abcd")
+    a >> b >> c >> d
+add_chaos(dag, experiments_file={str(experiments)!r}, before="a", gate="d", consumer="d")
+sdag = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
+print(json.dumps({{"wiring": {{t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks}},
+    "groups": [getattr(n, "node_id", n) for n in sdag.task_group.topological_sort()]}}))
+"""
+    out = json.loads(python_last_line(code, airflow_env))
+    wiring = out["wiring"]
+    assert wiring["mlchaos_inject_data"] == ["c", "mlchaos_setup.inject"]  # before the gate d
+    assert wiring["mlchaos_inject_data__b"] == ["a", "mlchaos_setup.inject"]
+    assert wiring["mlchaos_inject_data__c"] == ["b", "mlchaos_setup.inject"]
+    assert "mlchaos_inject_data__c" in wiring["c"] and "mlchaos_inject_data" in wiring["d"]
+    assert out["groups"][0] == "mlchaos_setup" and out["groups"][-1] == "mlchaos_teardown"
+
+
+def test_form_target_with_env_references_is_bounded_after_expansion(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from mlchaos_orchestration.airflow.params import _allow_entry, form_experiment
+    from mlchaos_orchestration.errors import SafetyError
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    monkeypatch.setenv("MLCHAOS_RAW_ROOT", str(raw))
+    monkeypatch.delenv("MLCHAOS_EXPERIMENTS_FILE", raising=False)
+    assert _allow_entry("upstream_outage", "${MLCHAOS_RAW_ROOT}/ds={ds}") == str(raw)
+    form = {
+        "fault": "upstream_outage",
+        "mode": "empty",
+        "target_dag": "feature_pipeline",
+        "target": "${MLCHAOS_RAW_ROOT}/ds={ds}",
+    }
+    monkeypatch.setenv("MLCHAOS_ALLOWED_TARGETS", str(tmp_path))
+    assert form_experiment(form)["faults"][0]["target"] == "${MLCHAOS_RAW_ROOT}/ds={ds}"
+    monkeypatch.setenv("MLCHAOS_ALLOWED_TARGETS", str(tmp_path / "elsewhere"))
+    with pytest.raises(SafetyError, match="outside the deployment allowlist"):
+        form_experiment(form)

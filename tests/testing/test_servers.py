@@ -154,3 +154,27 @@ def test_servers_are_cleaned_up_when_owner_is_killed() -> None:
     assert _wait_until(lambda: not _port_open(info["moto_port"]))
     assert _wait_until(lambda: not Path(info["moto_log_dir"]).exists())
     assert _wait_until(lambda: not pid_alive(info["moto_pid"]))
+
+
+# --------------------------------------------------------------------------- SMTP
+
+
+def test_smtp_server_accepts_records_and_refuses_on_demand() -> None:
+    import smtplib
+
+    from mlchaos_orchestration.testing.servers import SmtpServer
+
+    with SmtpServer() as smtp:
+        with smtplib.SMTP(smtp.host, smtp.port, timeout=10) as client:
+            refused = client.sendmail("a@example.org", ["ops@example.org"], "Subject: up\n\nok")
+        assert refused == {}
+        (mail,) = smtp.wait_for(1)
+        assert (mail.subject, mail.rcpt_tos) == ("up", ("ops@example.org",))
+        smtp.refuse = "550 5.7.1 relaying denied"
+        with smtplib.SMTP(smtp.host, smtp.port, timeout=10) as client:
+            with pytest.raises(smtplib.SMTPDataError) as info:
+                client.sendmail("a@example.org", ["ops@example.org"], "Subject: down\n\nx")
+        assert info.value.smtp_code == 550
+        assert (len(smtp.messages), smtp.refused) == (1, 1)
+        port = smtp.port
+    assert not _port_open(port)
