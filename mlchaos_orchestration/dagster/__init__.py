@@ -12,6 +12,10 @@ Usage::
     verdict = run_experiment_dagster(defs, load_experiments("experiments.yaml").get("nulls"),
                                      partition_key="2026-11-20")
     # or launch a run with the tag mlchaos/experiment=nulls (the sensors finish it)
+
+A stored fault's ``at`` names the step BEFORE which it lands: it is applied in the producing
+step right after the user's compute returned (for a check name: after the checked asset), so an
+asset that writes its own file and the blocking check reading it are really tested.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ _EXPORTS = {
     "TAG_EXPERIMENT": ".request",
     "TAG_RUN_ID": ".request",
     "TAG_EXPERIMENTS_FILE": ".request",
+    "TAG_EXPERIMENT_SPEC": ".request",
     "ChaosRequest": ".request",
     "ChaosIOManager": ".io_manager",
     "gx_blocking_check": ".gate",

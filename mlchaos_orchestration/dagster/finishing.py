@@ -5,17 +5,25 @@ driver, so the run-status sensors finish it once Dagster reports the outcome: tr
 log, then ``control.finish`` (after the failure sensor delivered its alert).
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
 from mlchaos_orchestration.dagster.request import TAG_RUN_ID, ledger_run_id
 
+if TYPE_CHECKING:  # pragma: no cover
+    from mlchaos_orchestration.dagster.scope import Scopes
+
 SUCCESS_SENSOR_NAME = "mlchaos_verdict_on_success"
 
 
 def finish_tagged_run(
-    instance: dg.DagsterInstance, run: dg.DagsterRun, *, gate: str | None, consumer: str | None
+    instance: dg.DagsterInstance,
+    run: dg.DagsterRun,
+    *,
+    gate: str | None,
+    consumer: str | None,
+    scopes: "Scopes | None" = None,
 ) -> dict[str, Any] | None:
     """Translate and finish a tag-launched chaos run; None for other runs or finished ones."""
     from mlchaos_orchestration.core.control import finish
@@ -37,6 +45,7 @@ def finish_tagged_run(
         ledger=ledger,
         gate=exp.get("gate") or gate,
         consumer=exp.get("consumer") or consumer,
+        scopes=scopes,
     )
     return finish(run_id, ledger=ledger)
 
@@ -47,6 +56,7 @@ def chaos_success_sensor(
     consumer: str | None = None,
     name: str = SUCCESS_SENSOR_NAME,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
+    scopes: "Scopes | None" = None,
 ) -> dg.SensorDefinition:
     """A run-success sensor (running by default) finishing tag-launched chaos runs."""
 
@@ -58,7 +68,7 @@ def chaos_success_sensor(
     )
     def _verdict_on_success(context: dg.RunStatusSensorContext) -> None:
         verdict = finish_tagged_run(
-            context.instance, context.dagster_run, gate=gate, consumer=consumer
+            context.instance, context.dagster_run, gate=gate, consumer=consumer, scopes=scopes
         )
         if verdict is not None:
             context.log.info(

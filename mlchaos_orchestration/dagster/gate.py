@@ -92,6 +92,12 @@ def _evaluate(frame: Any, spec: Any) -> dg.AssetCheckResult:
             "evaluated": result.evaluated,
             "rows": result.rows,
             "failed": len(result.failed),
+            "failed_expectations": dg.MetadataValue.json(
+                [
+                    f"{f.get('expectation', '?')}({f.get('column') or ''})"
+                    for f in result.failed[:50]
+                ]
+            ),
             "duration_s": result.duration_s,
         },
     )

@@ -1,8 +1,11 @@
 """Run one experiment on a Dagster asset graph and return its verdict.
 
-``begin_run`` -> apply the experiment's stored-data faults (``control.inject``; faults with an
-``at`` act in the IO manager instead) -> execute the job in process with the chaos tags -> translate
-the Dagster event log into ledger events -> evaluate the alert sensor for a failed run -> ``finish``
+``begin_run`` -> check the gate / consumer / ``at`` names against the asset graph -> apply the
+experiment's stored faults that land before the run (``control.inject``; stored faults whose
+``at`` has a producing step land right after it, in the step - :mod:`.compute` - and are only
+checked against the safety guards here; in-memory faults act in the IO manager) -> execute the
+job in process with the chaos tags -> translate the Dagster event log into ledger events -> for
+a failed run, evaluate our alert sensor and the user's own run-failure sensors -> ``finish``
 (restores every stored fault byte-exactly, computes the verdict).
 """
 
@@ -17,6 +20,7 @@ from mlchaos_orchestration.core.experiment import Experiment
 from mlchaos_orchestration.core.ledger import Ledger
 from mlchaos_orchestration.dagster.alerting import SENSOR_NAME
 from mlchaos_orchestration.dagster.request import ORCHESTRATOR, TAG_EXPERIMENT, TAG_RUN_ID
+from mlchaos_orchestration.dagster.scope import Scopes
 
 META_GATE = "mlchaos/gate"
 META_CONSUMER = "mlchaos/consumer"
@@ -39,10 +43,12 @@ def run_experiment_dagster(
     Returns the verdict dict plus ``run_id`` (ledger), ``dagster_run_id`` and ``run_success``.
     """
     from mlchaos_orchestration.core.control import begin_run, finish
+    from mlchaos_orchestration.dagster.wrap import build_scopes
 
     instance = instance or _default_instance()
     ledger = Ledger()
     dagster_run_id = str(uuid.uuid4())
+    day = ds or (partition_key or "")[:10] or None
     run_id = begin_run(
         exp,
         run_key=dagster_run_id,
@@ -50,7 +56,7 @@ def run_experiment_dagster(
         pipeline=pipeline,
         ledger=ledger,
         suite_id=suite_id,
-        meta={"partition_key": partition_key},
+        meta={"partition_key": partition_key, "ds": day},
     )
     outcome: dict[str, Any] = {
         "run_id": run_id,
@@ -58,8 +64,9 @@ def run_experiment_dagster(
         "run_success": None,
     }
     try:
-        if _inject_stored(
-            run_id, exp, ds or (partition_key or "")[:10] or None, dagster_run_id, ledger
+        scopes = build_scopes(defs)
+        if _names_known(run_id, exp, defs, scopes, ledger) and _inject_stored(
+            run_id, exp, day, dagster_run_id, ledger, scopes
         ):
             result = _execute(
                 defs,
@@ -70,7 +77,7 @@ def run_experiment_dagster(
                 {TAG_RUN_ID: run_id, TAG_EXPERIMENT: exp.name},
             )
             outcome["run_success"] = result.success
-            _observe(defs, exp, instance, result, run_id, ledger)
+            _observe(defs, exp, instance, result, run_id, ledger, scopes)
     except Exception as exc:  # noqa: BLE001 - the verdict records it; finish still restores
         ledger.record(
             run_id,
@@ -94,17 +101,39 @@ def _default_instance() -> dg.DagsterInstance:
     )
 
 
-def _inject_stored(
-    run_id: str, exp: Experiment, ds: str | None, run_key: str, ledger: Ledger
+def _names_known(
+    run_id: str, exp: Experiment, defs: dg.Definitions, scopes: Scopes, ledger: Ledger
 ) -> bool:
-    """Apply the faults that act on stored data or through hooks before the run; False if one
-    could not be applied (recorded as an ``error``)."""
+    """Gate / consumer / ``at`` names exist in the graph; else one ``error`` line, False."""
+    from mlchaos_orchestration.errors import SpecError
+
+    try:
+        scopes.check_names(
+            gate=exp.gate or meta_value(defs, META_GATE),
+            consumer=exp.consumer or meta_value(defs, META_CONSUMER),
+            at=[f.at for f in exp.faults],
+            where=f"experiment {exp.name!r}",
+        )
+    except SpecError as exc:
+        ledger.record(run_id, "error", source=ORCHESTRATOR, stage="names", message=str(exc))
+        return False
+    return True
+
+
+def _inject_stored(
+    run_id: str, exp: Experiment, ds: str | None, run_key: str, ledger: Ledger, scopes: Scopes
+) -> bool:
+    """Apply the faults that act on stored data or through hooks before the run, and check the
+    ones that land after their producing step against the guards; False if one could not be
+    applied or is refused (recorded as an ``error``, nothing touched)."""
     from mlchaos_orchestration.core.control import inject, seed_for
+    from mlchaos_orchestration.dagster.compute import stored_at
     from mlchaos_orchestration.dagster.inmemory import acts_on_load
 
     for entry in exp.faults:
         if acts_on_load(entry) or (entry.fault.family == "data" and entry.target is None):
             continue  # applied by the IO manager as the data is loaded (or nowhere to act)
+        later = stored_at(entry) and bool(scopes.producers(entry.at))
         try:
             inject(
                 run_id,
@@ -114,6 +143,7 @@ def _inject_stored(
                 ds=ds,
                 ledger=ledger,
                 source=ORCHESTRATOR,
+                dry_run=later,  # lands after its producer (compute wrapper): guard it now
             )
         except Exception as exc:  # noqa: BLE001 - safety refusals and apply errors alike
             ledger.record(
@@ -154,7 +184,9 @@ def _observe(
     result: dg.ExecuteInProcessResult,
     run_id: str,
     ledger: Ledger,
+    scopes: Scopes,
 ) -> None:
+    from mlchaos_orchestration.dagster.alerting import observe_user_sensors
     from mlchaos_orchestration.dagster.events import translate_run
 
     translate_run(
@@ -164,9 +196,20 @@ def _observe(
         ledger=ledger,
         gate=exp.gate or meta_value(defs, META_GATE),
         consumer=exp.consumer or meta_value(defs, META_CONSUMER),
+        scopes=scopes,
     )
     if not result.success:
         evaluate_alert_sensor(defs, instance, result)
+        observe_user_sensors(user_failure_sensors(defs), instance, result.dagster_run, run_id)
+
+
+def user_failure_sensors(defs: dg.Definitions) -> list[Any]:
+    """The user's own run-failure sensors of ``defs`` (ours excluded)."""
+    from mlchaos_orchestration.dagster.alerting import is_run_failure_sensor
+    from mlchaos_orchestration.dagster.finishing import SUCCESS_SENSOR_NAME
+
+    ours = {meta_value(defs, META_SENSOR) or SENSOR_NAME, SUCCESS_SENSOR_NAME}
+    return [s for s in defs.sensors or [] if s.name not in ours and is_run_failure_sensor(s)]
 
 
 def evaluate_alert_sensor(

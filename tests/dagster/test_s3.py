@@ -55,7 +55,7 @@ def model(events: pd.DataFrame) -> pd.DataFrame:
     return events.describe()
 
 
-@pytest.mark.parametrize(("rate", "expected"), [(1.0, "caught"), (0.0, "silent")])
+@pytest.mark.parametrize(("rate", "expected"), [(1.0, "caught"), (0.0, "not_reached")])
 def test_s3_connector_failure(
     mlchaos_home: Any,
     s3_bucket: str,
