@@ -33,17 +33,6 @@ class Fault(BaseModel):
         """One-line description (first line of the class docstring)."""
         return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
 
-    @classmethod
-    def parameters(cls) -> dict[str, str]:
-        """Parameter name -> short type/default description, for ``faults list``."""
-        out: dict[str, str] = {}
-        for pname, info in cls.model_fields.items():
-            ann = getattr(info.annotation, "__name__", None) or str(info.annotation)
-            ann = ann.replace("typing.", "")
-            default = "required" if info.is_required() else f"default {info.default!r}"
-            out[pname] = f"{ann}, {default}"
-        return out
-
     def spec(self) -> dict[str, Any]:
         """JSON-serialisable ``{"fault": name, **params}``."""
         return {"fault": self.name, **self.model_dump(mode="json")}

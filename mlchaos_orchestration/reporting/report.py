@@ -1,5 +1,6 @@
 """Reports of a resilience suite: ``journal.json`` (the record), ``junit.xml`` (for CI) and a
-self-contained ``report.html`` (scorecard, fault x gate matrix, scores, trend and latency plots).
+self-contained ``report.html`` (a summary first, then the fault x gate matrix, scorecard, evidence
+per run and matplotlib plots of verdicts, score trend and latency, inlined as SVG).
 
 Everything is derived from ledger runs; every data value rendered into HTML is escaped.
 """
@@ -9,27 +10,25 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+from collections import Counter
 from html import escape
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
 from mlchaos_orchestration.core.ledger import Ledger
-from mlchaos_orchestration.reporting.scoring import mutation_report, resilience_score
+from mlchaos_orchestration.reporting import plots
+from mlchaos_orchestration.reporting.plots import COLORS
+from mlchaos_orchestration.reporting.scoring import (
+    describe_fault,
+    ignored_parameters,
+    mutation_report,
+    resilience_score,
+)
+from mlchaos_orchestration.reporting.text import plain_numbers
 
 FAILING = frozenset({"silent", "unalerted", "false_alarm", "gate_crashed"})
 SKIPPED = frozenset({"not_reached", "not_applied"})
-COLORS = {
-    "caught": "#1a7f37",
-    "clean": "#1a7f37",
-    "unalerted": "#bf8700",
-    "silent": "#cf222e",
-    "false_alarm": "#8250df",
-    "gate_crashed": "#953800",
-    "not_reached": "#6e7781",
-    "error": "#57606a",
-    "not_applied": "#8c959f",
-}
 
 
 def is_failure(run: dict[str, Any]) -> bool:
@@ -75,7 +74,7 @@ def run_record(ledger: Ledger, run: dict[str, Any]) -> dict[str, Any]:
             if e.kind != "data_profile"
         ],
         "verdict": run.get("verdict") or "error",
-        "reason": verdict.get("reason", "")
+        "reason": plain_numbers(verdict.get("reason", ""))
         or ("no verdict: the run never finished" if not run.get("verdict") else ""),
         "halted_by": verdict.get("halted_by"),
         "halted_by_gate": verdict.get("halted_by_gate"),
@@ -85,7 +84,7 @@ def run_record(ledger: Ledger, run: dict[str, Any]) -> dict[str, Any]:
         "alert_latency_s": verdict.get("alert_latency_s"),
         "retries": verdict.get("retries", 0),
         "evidence": verdict.get("evidence") or {},
-        "evidence_text": evidence_lines(verdict.get("evidence") or {}),
+        "evidence_text": [plain_numbers(x) for x in evidence_lines(verdict.get("evidence") or {})],
         "restore_proof": {
             "stored_data_touched": touched,
             "all_identical": all(p.get("identical") for p in proofs) if proofs else not touched,
@@ -278,21 +277,30 @@ def _duration(run: dict[str, Any]) -> float | None:
 
 # ---------------------------------------------------------------------------------------- html
 def html_report(journal: dict[str, Any]) -> str:
-    """A self-contained HTML page (no external resources); every data value is escaped."""
+    """A self-contained HTML page (no scripts, no external resources); every data value is
+    escaped. A summary a manager can read comes first, the details after it."""
     runs = journal["runs"]
     score = journal["resilience_score"]
     mut = journal["mutation"]
+    pipelines = pipeline_names(runs)
+    named = ", ".join(pipelines) or "(no pipeline recorded)"
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>{escape(journal['title'])}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{escape(journal['title'])}</h1>",
-        f"<p class='meta'>suite {escape(str(journal['suite_id']))} · generated "
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        f"<title>{escape(journal['title'])}: {escape(named)}</title>"
+        f"<style>{_CSS}</style></head><body><main>",
+        f"<h1>{escape(journal['title'])}: {escape(named)}</h1>",
+        f"<p class='meta'>pipeline{'s' if len(pipelines) != 1 else ''} "
+        f"<b>{escape(named)}</b> · orchestrators "
+        f"{escape(', '.join(sorted({str(r['orchestrator']) for r in runs})) or '-')}"
+        f"{_experiments_file(journal)} · suite {escape(str(journal['suite_id']))} · generated "
         f"{escape(str(journal['generated_at']))}</p>",
+        _summary_html(journal),
         "<div class='cards'>",
         _card(
             "resilience score",
             "-" if score is None else f"{score:g}",
-            "caught = 1, unalerted = 0.5, silent = 0; halved on a false alarm",
+            "out of 100: caught = 1, unalerted = 0.5, silent = 0; halved on a false alarm",
         ),
         _card(
             "gate mutation score",
@@ -301,24 +309,190 @@ def html_report(journal: dict[str, Any]) -> str:
         ),
         _card("runs", str(len(runs)), "control + fault experiments"),
         "</div>",
+        _figure(plots.verdicts_svg(runs), "No fault experiments ran."),
         "<h2>Fault × gate matrix</h2>",
         _matrix(runs),
-        "<h2>Scorecard</h2>",
-        _scorecard(runs),
         "<h2>Surviving mutants: checks the gate is missing</h2>",
         _survivors(mut),
+        "<h2>Scorecard</h2>",
+        _scorecard(runs),
         "<h2>Resilience score trend</h2>",
-        _trend_svg(journal),
+        _figure(plots.trend_svg(_trend_points(journal)), "No scores yet."),
         "<h2>Detection latency</h2>",
-        _latency_svg(runs),
+        _figure(plots.latency_svg(runs), "No halts detected."),
+        "<h2>Evidence per run</h2>",
+        _evidence_section(runs),
     ]
     sweep = journal.get("sweep")
     if sweep:
         parts += ["<h2>Intensity sweep</h2>", _sweep(sweep)]
-    parts.append("</body></html>")
+    parts.append("</main></body></html>")
     return "\n".join(parts)
 
 
+def pipeline_names(runs: list[dict[str, Any]]) -> list[str]:
+    """The pipelines the suite ran against, in order of first appearance."""
+    return list(dict.fromkeys(str(r["pipeline"]) for r in runs if r.get("pipeline")))
+
+
+def _experiments_file(journal: dict[str, Any]) -> str:
+    path = (journal.get("meta") or {}).get("experiments_file")
+    return f" · experiments {escape(Path(str(path)).name)}" if path else ""
+
+
+# ------------------------------------------------------------------------------------- summary
+def summary_counts(runs: list[dict[str, Any]]) -> dict[str, int]:
+    """Fault experiments (control runs excluded) by outcome: ``caught`` counts every halt
+    (``unalerted`` ones too, also counted alone), ``not_reached`` includes ``not_applied``."""
+    faults = [r for r in runs if not r.get("control")]
+    count = Counter(str(r["verdict"]) for r in faults)
+    return {
+        "faults": len(faults),
+        "caught": count["caught"] + count["unalerted"],
+        "unalerted": count["unalerted"],
+        "silent": count["silent"],
+        "not_reached": count["not_reached"] + count["not_applied"],
+        "gate_crashed": count["gate_crashed"],
+        "error": count["error"],
+    }
+
+
+def summary_sentence(runs: list[dict[str, Any]]) -> str:
+    """One sentence: how many fault experiments were caught, silent, not reached."""
+    c = summary_counts(runs)
+    if not c["faults"]:
+        return "No fault experiments ran."
+    caught = f"{c['caught']} caught"
+    if c["unalerted"]:
+        caught += f" ({c['unalerted']} of them without an alert)"
+    parts = [caught, f"{c['silent']} silent (nobody noticed)", f"{c['not_reached']} not reached"]
+    if c["gate_crashed"]:
+        parts.append(f"{c['gate_crashed']} with the gate crashing")
+    if c["error"]:
+        parts.append(f"{c['error']} without a verdict (error)")
+    n = c["faults"]
+    return f"Of {n} fault experiment{'s' if n != 1 else ''}: " + ", ".join(parts) + "."
+
+
+def worst_finding(journal: dict[str, Any]) -> str:
+    """The worst finding of the suite in one sentence (a broken control run, then a silent
+    fault, a crashed gate, a missing alert, an error, a fault that never reached the data)."""
+    runs = journal["runs"]
+    by = _by_experiment(runs)
+    broken = [
+        r for r in runs if r.get("control") and r["verdict"] in ("false_alarm", "gate_crashed")
+    ]
+    if broken:
+        r = broken[0]
+        return (
+            f"The clean control run failed on {_orchs(by, r)} ({r['verdict']}: "
+            f"{_short(r['reason'])}), so the gate halts good data and its catches prove little."
+        )
+    silent = [r for r in runs if not r.get("control") and r["verdict"] == "silent"]
+    if silent:
+        r = silent[0]
+        fix = _fix_for(journal, r["experiment"])
+        more = f" ({len(silent)} silent runs in all)" if len(silent) > 1 else ""
+        consumer = f"consumer {r['consumer']}" if r.get("consumer") else "the consumer"
+        return (
+            f"Experiment {r['experiment']} ({_what(r)}) went unnoticed on "
+            f"{_orchs(by, r, 'silent')}: {consumer} ran on the faulted data{more}"
+            + (f"; the gate needs {fix}." if fix else ".")
+        )
+    for verdict, text in (
+        ("gate_crashed", "the gate crashed without running its checks"),
+        ("unalerted", "the run was halted but no alert was delivered"),
+        ("error", "the chaos machinery failed and produced no verdict"),
+        ("not_reached", "the fault never reached the data the pipeline read"),
+        ("not_applied", "the fault was never applied"),
+    ):
+        hits = [r for r in runs if not r.get("control") and r["verdict"] == verdict]
+        if verdict == "unalerted":
+            hits = [r for r in hits if r.get("alert_expected") is not False]
+        if hits:
+            r = hits[0]
+            return (
+                f"Experiment {r['experiment']} ({_what(r)}) on {_orchs(by, r, verdict)}: "
+                f"{text} ({_short(r['reason'])})."
+            )
+    if not any(not r.get("control") for r in runs):
+        return "No fault experiments ran, so nothing was tested."
+    return "Nothing went unnoticed: every fault that reached the pipeline was caught and alerted."
+
+
+def _by_experiment(runs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in runs:
+        out.setdefault(r["experiment"], []).append(r)
+    return out
+
+
+def _orchs(by: dict[str, list[dict[str, Any]]], run: dict[str, Any], verdict: str = "") -> str:
+    same = [
+        str(r["orchestrator"])
+        for r in by.get(run["experiment"], [run])
+        if r["verdict"] == (verdict or run["verdict"])
+    ]
+    return " and ".join(sorted(set(same))) or str(run["orchestrator"])
+
+
+def _what(run: dict[str, Any]) -> str:
+    faults = run.get("faults") or []
+    return ", ".join(describe_fault(f) for f in faults) or "no fault recorded"
+
+
+def _fix_for(journal: dict[str, Any], experiment: str) -> str:
+    for s in journal["mutation"]["survivors"]:
+        if s["experiment"] == experiment and s.get("expectation"):
+            return str(s["expectation"])
+    return ""
+
+
+def _short(text: Any, limit: int = 160) -> str:
+    line = " ".join(plain_numbers(str(text)).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _summary_html(journal: dict[str, Any]) -> str:
+    runs = journal["runs"]
+    c = summary_counts(runs)
+    score = journal["resilience_score"]
+    history = [h["score"] for h in journal.get("history") or [] if h.get("score") is not None]
+    trend = ""
+    if score is not None and history:
+        delta = score - history[-1]
+        trend = f" ({'+' if delta >= 0 else ''}{delta:g} since the previous suite)"
+    controls = [r for r in runs if r.get("control")]
+    control = ""
+    if controls:
+        ok = all(r["verdict"] == "clean" for r in controls)
+        control = (
+            "The clean control run passed on every orchestrator."
+            if ok
+            else "The clean control run did NOT pass everywhere: see the scorecard."
+        )
+    tiles = "".join(
+        f"<div class='tile {k}'><div class='v'>{c[k]}</div><div class='t'>{escape(t)}</div></div>"
+        for k, t in (
+            ("caught", "caught"),
+            ("silent", "silent"),
+            ("not_reached", "not reached"),
+        )
+    )
+    return (
+        "<section class='summary' aria-label='summary'><h2>Summary</h2>"
+        f"<div class='tiles'>{tiles}<div class='tile score'><div class='v'>"
+        f"{'-' if score is None else f'{score:g}'}</div><div class='t'>resilience score / 100"
+        f"</div></div></div>"
+        f"<p id='summary-counts'>{escape(summary_sentence(runs))} Resilience score: "
+        f"<b>{'-' if score is None else f'{score:g}'}</b> out of 100{escape(trend)}. "
+        f"{escape(control)}</p>"
+        f"<p id='worst-finding'><b>Worst finding:</b> {escape(worst_finding(journal))}</p>"
+        "</section>"
+    )
+
+
+# -------------------------------------------------------------------------------------- tables
 def _card(title: str, value: str, note: str) -> str:
     return (
         f"<div class='card'><div class='t'>{escape(title)}</div>"
@@ -329,6 +503,10 @@ def _card(title: str, value: str, note: str) -> str:
 def _badge(verdict: str) -> str:
     color = COLORS.get(verdict, "#57606a")
     return f"<span class='b' style='background:{color}'>{escape(verdict)}</span>"
+
+
+def _figure(svg: str, empty: str) -> str:
+    return f"<figure>{svg}</figure>" if svg else f"<p>{escape(empty)}</p>"
 
 
 def _matrix(runs: list[dict[str, Any]]) -> str:
@@ -344,7 +522,20 @@ def _matrix(runs: list[dict[str, Any]]) -> str:
         + "</tr>"
         for name, cells in faults.items()
     )
-    return f"<table><tr><th>experiment</th>{head}</tr>{body}</table>"
+    return f"<table class='matrix'><tr><th>experiment</th>{head}</tr>{body}</table>"
+
+
+_SCORECARD_COLS = (
+    ("orchestrator", "7%"),
+    ("experiment", "11%"),
+    ("faults", "18%"),
+    ("verdict", "10%"),
+    ("expected", "7%"),
+    ("detection (s)", "6%"),
+    ("alert (s)", "5%"),
+    ("restored exactly", "6%"),
+    ("reason", "30%"),
+)
 
 
 def _scorecard(runs: list[dict[str, Any]]) -> str:
@@ -359,16 +550,27 @@ def _scorecard(runs: list[dict[str, Any]]) -> str:
             )
             + f"<td>{_badge(r['verdict'])}</td><td>{escape(str(r['expect'] or '-'))}"
             f"{'' if ok else ' ⚠'}</td>"
-            f"<td>{_num(r['detection_latency_s'])}</td><td>{_num(r['alert_latency_s'])}</td>"
+            f"<td class='n'>{_num(r['detection_latency_s'])}</td>"
+            f"<td class='n'>{_num(r['alert_latency_s'])}</td>"
             f"<td>{'yes' if r['restore_proof']['all_identical'] else 'NO'}</td>"
-            f"<td>{escape(r['reason'])}</td><td>{_evidence_html(r)}</td></tr>"
+            f"<td>{escape(plain_numbers(r['reason']))}</td></tr>"
         )
-    head = (
-        "<tr><th>orchestrator</th><th>experiment</th><th>faults</th><th>verdict</th>"
-        "<th>expected</th><th>detection s</th><th>alert s</th><th>restored exactly</th>"
-        "<th>reason</th><th>evidence</th></tr>"
+    cols = "".join(f"<col style='width:{w}'>" for _, w in _SCORECARD_COLS)
+    head = "".join(f"<th>{escape(name)}</th>" for name, _ in _SCORECARD_COLS)
+    return (
+        f"<table class='scorecard'><colgroup>{cols}</colgroup><tr>{head}</tr>"
+        f"{''.join(rows)}</table>"
     )
-    return f"<table>{head}{''.join(rows)}</table>"
+
+
+def _evidence_section(runs: list[dict[str, Any]]) -> str:
+    """The evidence each verdict rests on, run by run."""
+    items = "".join(
+        f"<div class='evrun'><div class='evh'>{escape(str(r['orchestrator']))} / "
+        f"{escape(str(r['experiment']))} {_badge(r['verdict'])}</div>{_evidence_html(r)}</div>"
+        for r in runs
+    )
+    return f"<div class='evidence'>{items}</div>" if items else "<p>No runs.</p>"
 
 
 def _evidence_html(run: dict[str, Any]) -> str:
@@ -376,33 +578,38 @@ def _evidence_html(run: dict[str, Any]) -> str:
     if run.get("verdict") == "unalerted" and run.get("alert_expected") is False:
         lines.append("no alert channel declared (alert.expected: false): not a failure")
     if not lines:
-        return "-"
+        return "<p class='none'>no evidence recorded</p>"
     items = "".join(
-        f"<li class='{'crash' if 'CRASHED' in line else ''}'>{escape(line)}</li>" for line in lines
+        f"<li class='{'crash' if 'CRASHED' in line else ''}'>{escape(plain_numbers(line))}</li>"
+        for line in lines
     )
     return f"<ul class='ev'>{items}</ul>"
 
 
 def _fault_text(fault: dict[str, Any]) -> str:
-    """``name(param=value, ...)`` with parameters left at their defaults omitted."""
+    """``name(param=value, ...)`` with parameters left at their defaults, and parameters the
+    fault ignores (e.g. class removal's ``fraction``), omitted."""
     from mlchaos_orchestration.errors import MlchaosError
     from mlchaos_orchestration.faults import get_fault_class
 
+    name = str(fault.get("fault"))
     try:
-        fields = get_fault_class(str(fault.get("fault"))).model_fields
+        fields = get_fault_class(name).model_fields
     except MlchaosError:
         fields = {}
+    ignored = ignored_parameters(name)
     params = ", ".join(
-        f"{k}={v}"
+        f"{k}={plain_numbers(str(v))}"
         for k, v in fault.items()
         if k != "fault"
+        and k not in ignored
         and not (
             k in fields
             and not fields[k].is_required()
             and fields[k].get_default(call_default_factory=True) == v
         )
     )
-    return f"{fault.get('fault')}({params})"
+    return f"{name}({params})"
 
 
 def _survivors(mut: dict[str, Any]) -> str:
@@ -415,58 +622,18 @@ def _survivors(mut: dict[str, Any]) -> str:
         f"{' (' + escape(s['why']) + ')' if s.get('why') else ''}</li>"
         for s in mut["survivors"]
     )
-    return f"<ul>{items}</ul>"
+    return f"<ul class='survivors'>{items}</ul>"
 
 
 def _num(value: Any) -> str:
     return "-" if value is None else f"{float(value):.2f}"
 
 
-def _trend_svg(journal: dict[str, Any]) -> str:
+def _trend_points(journal: dict[str, Any]) -> list[dict[str, Any]]:
     points = [h for h in journal["history"] if h["score"] is not None]
     if journal["resilience_score"] is not None:
         points = [*points, {"at": journal["generated_at"], "score": journal["resilience_score"]}]
-    if not points:
-        return "<p>No scores yet.</p>"
-    w, h, pad = 640, 200, 30
-    step = (w - 2 * pad) / max(1, len(points) - 1)
-    xy = [
-        (pad + i * step, h - pad - (h - 2 * pad) * p["score"] / 100) for i, p in enumerate(points)
-    ]
-    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in xy)
-    dots = "".join(
-        f"<circle cx='{x:.1f}' cy='{y:.1f}' r='4'><title>{escape(str(p['at']))}: "
-        f"{escape(str(p['score']))}</title></circle>"
-        for (x, y), p in zip(xy, points, strict=True)
-    )
-    return (
-        f"<svg width='{w}' height='{h}' role='img' aria-label='score trend'>"
-        f"<line x1='{pad}' y1='{h - pad}' x2='{w - pad}' y2='{h - pad}' class='ax'/>"
-        f"<text x='2' y='{pad}'>100</text><text x='2' y='{h - pad}'>0</text>"
-        f"<polyline points='{line}' class='ln'/>{dots}</svg>"
-    )
-
-
-def _latency_svg(runs: list[dict[str, Any]]) -> str:
-    bars = [
-        (f"{r['orchestrator']}: {r['experiment']}", r["detection_latency_s"])
-        for r in runs
-        if r["detection_latency_s"] is not None
-    ]
-    if not bars:
-        return "<p>No halts detected.</p>"
-    top = max(v for _, v in bars) or 1.0
-    w, row = 640, 22
-    out = [f"<svg width='{w}' height='{row * len(bars) + 10}' role='img' aria-label='latency'>"]
-    for i, (label, value) in enumerate(bars):
-        width = (w - 330) * value / top
-        out.append(
-            f"<text x='0' y='{i * row + 15}'>{escape(label[:36])}</text>"
-            f"<rect x='250' y='{i * row + 4}' width='{width:.1f}' height='14' class='bar'/>"
-            f"<text x='{255 + width:.1f}' y='{i * row + 15}'>{value:.2f} s</text>"
-        )
-    out.append("</svg>")
-    return "".join(out)
+    return points
 
 
 def _sweep(sweep: dict[str, Any]) -> str:
@@ -481,50 +648,41 @@ def _sweep(sweep: dict[str, Any]) -> str:
         f"<td>{_badge(p['verdict'])}</td></tr>"
         for p in points
     )
+    svg = plots.sweep_svg(
+        points, str(sweep.get("experiment")), str(sweep.get("parameter") or "fraction")
+    )
     return (
         f"<p>experiment {escape(str(sweep.get('experiment')))}: minimum intensity detected"
-        f"</p><ul>{mins}</ul>{_sweep_svg(points)}<table><tr><th>orchestrator</th>"
-        f"<th>intensity</th><th>verdict</th></tr>{rows}</table>"
+        f"</p><ul>{mins}</ul>{_figure(svg, 'No sweep points.')}<table class='narrow'><tr>"
+        f"<th>orchestrator</th><th>intensity</th><th>verdict</th></tr>{rows}</table>"
     )
 
 
-def _sweep_svg(points: list[dict[str, Any]]) -> str:
-    """Detected (1) or not (0) against log intensity, one row of dots per orchestrator."""
-    import math
-
-    if not points:
-        return ""
-    orchs = sorted({p["orchestrator"] for p in points})
-    values = [p["intensity"] for p in points if p["intensity"] > 0] or [1.0]
-    lo, hi = math.log10(min(values)), math.log10(max(values))
-    w, row, left = 640, 30, 90
-    out = [f"<svg width='{w}' height='{row * len(orchs) + 30}' role='img' aria-label='sweep'>"]
-    for i, orch in enumerate(orchs):
-        out.append(f"<text x='0' y='{i * row + 20}'>{escape(orch)}</text>")
-        for p in (p for p in points if p["orchestrator"] == orch):
-            frac = 0.5 if hi == lo else (math.log10(max(p["intensity"], 1e-12)) - lo) / (hi - lo)
-            x = left + frac * (w - left - 20)
-            color = COLORS.get(p["verdict"], "#57606a")
-            out.append(
-                f"<circle cx='{x:.1f}' cy='{i * row + 15}' r='7' style='fill:{color}'>"
-                f"<title>{escape(str(p['intensity']))}: {escape(p['verdict'])}</title>"
-                "</circle>"
-            )
-    out.append(
-        f"<text x='{left}' y='{row * len(orchs) + 25}'>{10**lo:g}</text>"
-        f"<text x='{w - 60}' y='{row * len(orchs) + 25}'>{10**hi:g}</text></svg>"
-    )
-    return "".join(out)
-
-
-_CSS = """body{font:14px system-ui,sans-serif;margin:24px;color:#1f2328}table{border-collapse:
-collapse;margin:8px 0}td,th{border:1px solid #d0d7de;padding:4px 8px;text-align:left;
-vertical-align:top}th{background:#f6f8fa}.b{color:#fff;border-radius:8px;padding:1px 8px}
-.cards{display:flex;gap:12px}.card{border:1px solid #d0d7de;border-radius:8px;padding:10px 16px}
-.card .v{font-size:28px;font-weight:600}.card .n,.meta{color:#57606a;font-size:12px}
-svg text{font-size:11px}.ln{fill:none;stroke:#0969da;stroke-width:2}.bar{fill:#0969da}
-.ax{stroke:#8c959f}circle{fill:#0969da}code{background:#f6f8fa;padding:1px 4px}
-.ev{margin:0;padding-left:16px;font-size:12px}.ev .crash{color:#953800;font-weight:600}"""
+_CSS = """*{box-sizing:border-box}body{font:14px system-ui,sans-serif;margin:0;color:#1f2328;
+background:#fff}main{max-width:1240px;margin:0 auto;padding:20px 24px}h1{font-size:24px;
+margin:0 0 4px;overflow-wrap:anywhere}h2{font-size:18px;margin:28px 0 8px}
+table{border-collapse:collapse;margin:8px 0;width:100%;table-layout:fixed}
+table.narrow{width:auto;table-layout:auto}td,th{border:1px solid #d0d7de;padding:4px 6px;
+text-align:left;vertical-align:top;overflow-wrap:anywhere;word-break:break-word}
+th{background:#f6f8fa;font-size:12px}td.n{text-align:right;font-variant-numeric:tabular-nums}
+.scorecard td{font-size:12px}.b{color:#fff;border-radius:8px;padding:1px 7px;
+white-space:nowrap;font-size:12px;display:inline-block;max-width:100%;overflow:hidden;
+text-overflow:ellipsis;vertical-align:middle}
+.cards,.tiles{display:flex;gap:12px;flex-wrap:wrap}.card{border:1px solid #d0d7de;
+border-radius:8px;padding:10px 16px;flex:1 1 220px}.card .v{font-size:26px;font-weight:600}
+.card .n,.meta{color:#57606a;font-size:12px}.meta{overflow-wrap:anywhere}
+.summary{border:2px solid #0969da;border-radius:10px;padding:8px 18px 10px;margin:12px 0 16px;
+background:#f6f8fa}.summary h2{margin:6px 0}.summary p{font-size:15px;line-height:1.45;
+overflow-wrap:anywhere}.tile{border-radius:8px;padding:6px 16px;color:#fff;min-width:130px}
+.tile .v{font-size:28px;font-weight:700}.tile .t{font-size:12px}.tile.caught{background:#1a7f37}
+.tile.silent{background:#cf222e}.tile.not_reached{background:#6e7781}
+.tile.score{background:#0969da}figure{margin:8px 0}svg.plot{max-width:100%;height:auto;
+display:block}code{background:#eaeef2;padding:1px 4px;overflow-wrap:anywhere}
+.survivors li{margin:3px 0;overflow-wrap:anywhere}.evidence{display:grid;
+grid-template-columns:repeat(auto-fill,minmax(380px,1fr));gap:8px}.evrun{border:1px solid
+#d0d7de;border-radius:6px;padding:6px 10px;min-width:0}.evh{font-weight:600;margin-bottom:4px;
+overflow-wrap:anywhere}.ev{margin:0;padding-left:16px;font-size:12px;overflow-wrap:anywhere}
+.ev .crash{color:#953800;font-weight:600}.none{color:#57606a;font-size:12px;margin:0}"""
 
 
 # --------------------------------------------------------------------------------------- write

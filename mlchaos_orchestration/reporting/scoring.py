@@ -16,6 +16,7 @@ expectation that would have killed it.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 WEIGHTS = {"caught": 1.0, "unalerted": 0.5, "silent": 0.0, "gate_crashed": 0.0}
@@ -60,7 +61,17 @@ def mutation_report(
     fallback = next(iter(profiles.values()), None)
     from mlchaos_orchestration.gates.mutation import killing_expectation, render
 
-    mutants = [r for r in rows if not r.get("control") and r.get("verdict") in MUTANT_VERDICTS]
+    candidates = [r for r in rows if not r.get("control") and r.get("verdict") in MUTANT_VERDICTS]
+    mutants = [r for r in candidates if gate_saw(r)]
+    unjudged = [
+        {
+            "experiment": r["experiment"],
+            "orchestrator": r.get("orchestrator"),
+            "why": f"halted by {r.get('halted_by') or 'another task'} before the gate ran",
+        }
+        for r in candidates
+        if not gate_saw(r)
+    ]
     killed = [r for r in mutants if gate_killed(r)]
     survivors: dict[tuple[str, str], dict[str, Any]] = {}
     for row in mutants:
@@ -96,15 +107,57 @@ def mutation_report(
         "killed": len(killed),
         "score": round(len(killed) / len(mutants), 3) if mutants else None,
         "survivors": list(survivors.values()),
+        "not_gate_mutants": unjudged,
     }
 
 
+def gate_saw(row: dict[str, Any]) -> bool:
+    """Whether the gate was put to the test by this run: it ran its checks or crashed trying.
+    A fault that halted the run before the gate ran (e.g. a connector failure in the task that
+    builds the gate's input) says nothing about the gate. Journals without evidence: True."""
+    evidence = row.get("evidence")
+    if not evidence:
+        return True
+    return (evidence.get("gate") or {}).get("ran_checks") is not None
+
+
 def describe_fault(fault: dict[str, Any]) -> str:
-    """Short human description of a fault spec, e.g. ``nulls in `amount` (20%)``."""
+    """Short human description of a fault spec, e.g. ``nulls in `amount` (20%)``; a fault that
+    ignores ``fraction`` (class removal, schema faults) is never labelled with one."""
     name = str(fault.get("fault", "?"))
     cols = fault.get("columns") or ([fault["label"]] if fault.get("label") else [])
     where = f" in {', '.join(f'`{c}`' for c in cols)}" if cols else ""
     frac = fault.get("fraction")
-    amount = f" ({float(frac):.0%})" if isinstance(frac, (int, float)) and cols else ""
+    amount = ""
+    if isinstance(frac, (int, float)) and cols and "fraction" not in ignored_parameters(name):
+        amount = f" ({float(frac):.0%})"
+    if "classes" in fault:  # class removal: which classes go
+        classes = fault.get("classes")
+        amount += (
+            f" (class {', '.join(map(str, classes))})"
+            if isinstance(classes, list) and classes
+            else " (minority class)"
+        )
     mode = f" ({fault['mode']})" if fault.get("mode") else ""
     return f"{name}{where}{amount}{mode}"
+
+
+_IGNORED_RE = re.compile(r"\b(fraction|max_rows)(?: and (fraction|max_rows))?(?: are| is)? ignored")
+
+
+def ignored_parameters(name: str) -> frozenset[str]:
+    """Parameters fault ``name`` accepts but ignores: its class's ``ignored_parameters`` if it
+    declares them, else what its one-line description says is ignored (e.g. "fraction
+    ignored", "fraction and max_rows are ignored")."""
+    from mlchaos_orchestration.errors import MlchaosError
+    from mlchaos_orchestration.faults import get_fault_class
+
+    try:
+        cls = get_fault_class(name)
+    except MlchaosError:
+        return frozenset()
+    declared = getattr(cls, "ignored_parameters", None)
+    if declared is not None:
+        return frozenset(declared)
+    found = _IGNORED_RE.search(cls.description())
+    return frozenset(g for g in found.groups() if g) if found else frozenset()

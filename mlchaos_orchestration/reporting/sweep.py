@@ -45,8 +45,11 @@ def sweep_file(
     return out
 
 
-def summarise(journal: dict[str, Any], experiment: str) -> dict[str, Any]:
-    """Per orchestrator, the verdict at each intensity and the minimum intensity detected."""
+def summarise(
+    journal: dict[str, Any], experiment: str, parameter: str = "fraction"
+) -> dict[str, Any]:
+    """Per orchestrator, the verdict at each intensity (of ``parameter``) and the minimum
+    intensity detected."""
     points = []
     for run in journal["runs"]:
         name = run["experiment"]
@@ -66,4 +69,9 @@ def summarise(journal: dict[str, Any], experiment: str) -> dict[str, Any]:
             p["intensity"] for p in points if p["orchestrator"] == orch and p["verdict"] in DETECTED
         ]
         minimum[orch] = min(hits) if hits else None
-    return {"experiment": experiment, "points": points, "minimum_detected": minimum}
+    return {
+        "experiment": experiment,
+        "parameter": parameter,
+        "points": points,
+        "minimum_detected": minimum,
+    }

@@ -241,3 +241,135 @@ def test_check_labels_exit_codes_and_one_line(tmp_path: Path) -> None:
     assert "less consistent with the features" in bad.stdout and bad.stdout.count("\n") == 1
     missing = run([*base, "--candidate", str(tmp_path / "nope.csv")])
     assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+# ------------------------------------------------------------ issue 15: output people can read
+def test_faults_list_marks_required_parameters_and_shows_defaults_readably() -> None:
+    from mlchaos_orchestration.faults import registry
+
+    text = run(["faults", "list"])
+    as_json = run(["faults", "list", "--json"])
+    assert text.returncode == 0 and as_json.returncode == 0, text.stderr + as_json.stderr
+    for bad in ("PydanticUndefined", "np.float64", "NoneType", "typing.", "Optional"):
+        assert bad not in text.stdout + as_json.stdout, bad
+    import json
+
+    items = {i["name"]: i for i in json.loads(as_json.stdout)}
+    assert set(items) == set(registry())
+    for name, cls in registry().items():
+        details = {p["name"]: p for p in items[name]["parameter_details"]}
+        assert list(details) == list(cls.model_fields), name
+        block = _block(text.stdout, name)
+        for pname, info in cls.model_fields.items():
+            assert details[pname]["required"] == info.is_required(), (name, pname)
+            shown = next(x for x in block if x.split()[:1] == [f"{pname}:"])
+            marked = "REQUIRED" in shown and "REQUIRED" in items[name]["parameters"][pname]
+            assert marked == info.is_required(), (name, pname, shown)
+    row = {
+        (n, p["name"]): items[n]["parameters"][p["name"]]
+        for n in items
+        for p in items[n]["parameter_details"]
+    }
+    assert row[("upstream_outage", "target")].startswith("str or mapping str -> any, REQUIRED")
+    assert row[("upstream_outage", "mode")].startswith(
+        "one of missing, empty, truncated, late, error, default missing"
+    )
+    assert row[("stale_partition_replay", "timestamp_columns")] == "list of str, default []"
+    assert row[("nulls", "columns")].startswith("list of str, REQUIRED (at least 1 item")
+    assert row[("nulls", "fraction")].startswith("float, default 0.1 (>= 0, <= 1")
+    assert row[("nulls", "max_rows")].startswith("int, optional")
+    assert row[("class_removal", "fraction")].startswith("float, ignored by this fault")
+    assert row[("stale_partition_replay", "shift_timestamps")] == "bool, default false"
+    assert items["connector_failure"]["rules"] == [
+        "give exactly one of url (SQL) or s3 (s3://bucket/prefix)"
+    ]
+    assert "    rule: give exactly one of mapping or columns" in text.stdout
+
+
+def test_dry_run_lists_every_experiment_with_its_own_problem(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    before = tree_digest(data_dir)
+    elsewhere = tmp_path / "elsewhere"
+    spec = write(
+        tmp_path,
+        f"""
+pipeline: mlchaos_orchestration.examples.plain:build_pipeline
+defaults: {{safety: {{allowed_targets: ["{data_dir}"]}}}}
+experiments:
+  - name: ok-outage
+    faults: [{{fault: upstream_outage, target: "{data_dir}/ds=2026-01-01", mode: empty}}]
+  - name: needs-ds
+    faults: [{{fault: upstream_outage, target: "{data_dir}/ds={{ds}}", mode: empty}}]
+  - name: not-allowed
+    faults: [{{fault: upstream_outage, target: "{elsewhere}", mode: empty}}]
+  - name: bad-step
+    faults: [{{fault: nulls, columns: [a], at: no_such_step}}]
+  - name: ok-nulls
+    faults: [{{fault: nulls, columns: [a], at: validate_features}}]
+""",
+    )
+    env = {"MLCHAOS_HOME": str(tmp_path / "home")}
+    out = run(["run", str(spec), "--dry-run"], env=env)
+    assert out.returncode == 1, out.stdout
+    assert "Traceback" not in out.stderr
+    names = ["ok-outage", "needs-ds", "not-allowed", "bad-step", "ok-nulls"]
+    heads = [line for line in out.stdout.splitlines() if not line.startswith(" ")]
+    assert [h.split(":")[0] for h in heads[:5]] == names, out.stdout
+    assert heads[0] == "ok-outage: ok, would touch:" and heads[4] == "ok-nulls: ok, would touch:"
+    block = {name: "\n".join(_block(out.stdout, name)) for name in names}
+    assert "needs a run date: pass --ds" in block["needs-ds"]
+    assert "allowlist" in block["not-allowed"] or "allowed" in block["not-allowed"]
+    assert "'no_such_step' is not a step of pipeline" in block["bad-step"]
+    assert "ds=2026-01-01" in block["ok-outage"] and "problem" not in block["ok-outage"]
+    assert "PROBLEM" not in block["ok-nulls"]
+    err = out.stderr.strip().splitlines()
+    assert [line.split(":")[1].strip() for line in err[:-1]] == [
+        "needs-ds",
+        "not-allowed",
+        "bad-step",
+    ]
+    assert all(line.startswith("error: ") for line in err)
+    assert err[-1] == (
+        "error: dry run: 3 of 5 experiments have a problem: needs-ds, not-allowed, bad-step"
+    )
+    assert tree_digest(data_dir) == before and not elsewhere.exists()
+
+    fine = run(
+        ["run", str(spec), "--dry-run", "--ds", "2026-01-01", "-e", "ok-outage", "-e", "needs-ds"],
+        env=env,
+    )
+    assert fine.returncode == 0, fine.stdout + fine.stderr
+    assert "dry run: 2 experiments, no problems" in fine.stdout
+    assert tree_digest(data_dir) == before
+
+
+def test_cli_prints_gate_summaries_with_plain_numbers(tmp_path: Path) -> None:
+    (tmp_path / "np_pipe.py").write_text(
+        "import numpy as np\n"
+        "from mlchaos_orchestration.gates.gx import GateFailed, GateResult\n"
+        "def build():\n"
+        "    failed = [{'expectation': 'ExpectColumnMaxToBeBetween', 'column': 'amount',\n"
+        "               'kwargs': {'column': 'amount', 'max_value': np.float64(100.0)},\n"
+        "               'observed_value': np.float64(114.99999999999999),\n"
+        "               'unexpected_percent': None, 'exception': None}]\n"
+        "    raise GateFailed(GateResult(False, 3, 0.1, 'orders', failed=failed))\n"
+    )
+    spec = write(tmp_path, "pipeline: np_pipe:build\nexperiments:\n  - {name: c, control: true}\n")
+    out = run(
+        ["run", str(spec)],
+        env={"MLCHAOS_HOME": str(tmp_path / "home"), "PYTHONPATH": str(tmp_path)},
+    )
+    assert out.returncode == 1
+    assert "gate 'orders' failed" in out.stderr  # the gate summary reached the user ...
+    assert "max_value=100.0" in out.stderr and "[observed 114.99999999999999]" in out.stderr
+    assert "np.float64" not in out.stderr + out.stdout  # ... with plain numbers
+
+
+def _block(stdout: str, head: str) -> list[str]:
+    """The lines of ``stdout`` from the unindented line starting with ``head`` up to the next
+    unindented line (one fault of ``faults list``, one experiment of a dry run)."""
+    lines = stdout.splitlines()
+    start = next(i for i, x in enumerate(lines) if x.split(":")[0].split()[0] == head)
+    end = next((i for i in range(start + 1, len(lines)) if not lines[i].startswith(" ")), None)
+    return [x.strip() for x in lines[start:end]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -126,7 +127,12 @@ def test_trend_uses_earlier_suites(tmp_path: Path) -> None:
     _suite(ledger, "s2")
     journal = build_journal(ledger, "s2")
     assert [h["suite_id"] for h in journal["history"]] == ["s1"]
-    assert "polyline" in (write_report(journal, tmp_path / "r") / "report.html").read_text()
+    html = (write_report(journal, tmp_path / "r") / "report.html").read_text()
+    trend = _svgs(html)["trend"]
+    # one line through the earlier suite and this one, labelled with both scores
+    line = trend.find(".//{*}g[@id='trend-score-line']/{*}path")
+    assert line is not None and len(re.findall(r"[ML] ", line.get("d", ""))) == 2
+    assert _texts(trend).count(f"{journal['resilience_score']:g}") >= 2
 
 
 # ------------------------------------------------------------------ evidence, junit statuses
@@ -232,8 +238,11 @@ def test_evidence_in_journal_junit_and_html(tmp_path: Path) -> None:
     assert any("rewritten content" in line for line in runs["rewritten"]["evidence_text"])
     assert any("7 rows changed" in line for line in runs["rewritten"]["evidence_text"])
     assert runs["never-ran"]["reason"] == "no verdict: worker dagster exited -9"
-    # a crash and a halt by another task are no gate kills
-    assert journal["mutation"]["mutants"] == 3 and journal["mutation"]["killed"] == 1
+    # a crash is no gate kill; a halt by another task before the gate ran is no gate mutant
+    assert journal["mutation"]["mutants"] == 2 and journal["mutation"]["killed"] == 1
+    assert [m["experiment"] for m in journal["mutation"]["not_gate_mutants"]] == [
+        "retried-then-caught-by-task"
+    ]
 
     suite = ET.parse(out / "junit.xml").getroot()
     cases = {c.get("name"): c for c in suite.iter("testcase")}
@@ -272,3 +281,271 @@ def test_evidence_names_failed_checks_given_as_dicts_or_text() -> None:
         "ExpectColumnValuesToNotBeNull(id), rows < 10" in line
         for line in lines
     ), lines
+
+
+# ------------------------------------------------------------------ issue 15: a report people read
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def _svgs(html: str) -> dict[str, ET.Element]:
+    """Each inline plot by name (its ids are prefixed ``<name>-``), parsed as XML."""
+    out = {}
+    for chunk in re.findall(r"<svg\b.*?</svg>", html, flags=re.S):
+        root = ET.fromstring(chunk)
+        figure = root.find(f".//{SVG}g[@id]")
+        assert figure is not None, chunk[:200]
+        out[figure.get("id", "").split("-", 1)[0]] = root
+    return out
+
+
+def _texts(element: ET.Element | None) -> list[str]:
+    if element is None:
+        return []
+    return ["".join(t.itertext()).strip() for t in element.iter(f"{SVG}text")]
+
+
+def _label(svg: ET.Element, name: str, part: str) -> str:
+    texts = _texts(svg.find(f".//{SVG}g[@id='{name}-{part}']"))
+    return " ".join(t for t in texts if t)
+
+
+def test_every_plot_has_a_title_labelled_axes_with_units_and_a_legend(tmp_path: Path) -> None:
+    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    _suite(ledger, "s1")
+    _suite(ledger, "s2")
+    journal = build_journal(ledger, "s2")
+    journal["sweep"] = {
+        "experiment": "nulls",
+        "minimum_detected": {"airflow": 0.05},
+        "points": [
+            {"orchestrator": "airflow", "intensity": i, "verdict": v}
+            for i, v in ((0.01, "silent"), (0.05, "caught"), (0.5, "caught"))
+        ],
+    }
+    html = (write_report(journal, tmp_path / "r") / "report.html").read_text()
+    svgs = _svgs(html)
+    assert set(svgs) == {"verdicts", "trend", "latency", "sweep"}
+    units = {
+        "verdicts": "(count)",
+        "trend": "(UTC)",
+        "latency": "(s)",
+        "sweep": "share of rows",
+    }
+    for name, svg in svgs.items():
+        assert svg.get("role") == "img" and svg.get("aria-label"), name
+        assert svg.find(f"{SVG}title") is not None and svg.find(f"{SVG}title").text, name
+        assert _label(svg, name, "title"), name
+        assert _label(svg, name, "xlabel") and _label(svg, name, "ylabel"), name
+        assert units[name] in _label(svg, name, "xlabel") + _label(svg, name, "ylabel"), name
+        # a legend names every series: verdicts, score + this suite, detection + alert
+        legend = _texts(svg.find(f".//{SVG}g[@id='{name}-legend_1']"))
+        assert legend, name
+    assert {"caught", "silent", "unalerted"} <= set(_texts(svgs["verdicts"]))
+    assert {"detection", "alert delivered"} <= set(_texts(svgs["latency"]))
+    assert "resilience score (0-100)" in _label(svgs["trend"], "trend", "ylabel")
+    assert {"0.01", "0.05", "0.5"} <= set(_texts(svgs["sweep"]))  # ticks at the intensities
+    # ids are unique across the inline plots (clip paths and markers resolve to their own plot)
+    ids = re.findall(r"\bid=[\"']([^\"']+)", html)
+    assert len(ids) == len(set(ids))
+    assert "<script" not in html and "://" not in re.sub(r"xmlns(:\w+)?=\"[^\"]+\"", "", html)
+
+
+def test_summary_names_pipeline_counts_score_and_worst_finding(tmp_path: Path) -> None:
+    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    _suite(ledger, "s1")
+    journal = build_journal(ledger, "s1")
+    html = (write_report(journal, tmp_path / "r") / "report.html").read_text()
+    parser = _Text()
+    parser.feed(html)
+    text = " ".join(" ".join(parser.text).split())
+    assert "resilience suite: feature_pipeline" in text  # the report names the pipeline
+    # _suite: nulls caught, dups silent, unseen unalerted (halted, no alert), control clean
+    counts = re.search(r"<p id='summary-counts'>(.*?)</p>", html, flags=re.S)
+    assert counts is not None
+    summary = re.sub(r"<[^>]+>", "", counts.group(1))
+    assert summary.startswith(
+        "Of 3 fault experiments: 2 caught (1 of them without an alert), 1 silent (nobody "
+        "noticed), 0 not reached."
+    ), summary
+    assert f"Resilience score: {journal['resilience_score']:g} out of 100" in summary
+    assert "clean control run passed" in summary
+    worst = re.search(r"<p id='worst-finding'>(.*?)</p>", html, flags=re.S)
+    assert worst is not None
+    worst_text = re.sub(r"<[^>]+>", "", worst.group(1))
+    assert "Experiment dups" in worst_text and "went unnoticed on airflow" in worst_text
+    assert journal["mutation"]["survivors"][0]["expectation"].split("(")[0] in worst_text
+    # the summary comes before every detail section
+    assert html.index("id='worst-finding'") < html.index("<h2>Fault × gate matrix</h2>")
+
+
+def test_worst_finding_follows_the_journal() -> None:
+    from mlchaos_orchestration.reporting.report import summary_sentence, worst_finding
+
+    def run(exp: str, verdict: str, control: bool = False, **kw: object) -> dict:
+        return {
+            "experiment": exp,
+            "orchestrator": kw.pop("orchestrator", "airflow"),
+            "verdict": verdict,
+            "control": control,
+            "reason": kw.pop("reason", f"reason of {exp}"),
+            "faults": [{"fault": "nulls", "columns": ["a"], "fraction": 0.2}],
+            "consumer": "train",
+            "alert_expected": kw.pop("alert_expected", True),
+        }
+
+    def journal(*runs: dict) -> dict:
+        return {"runs": list(runs), "mutation": {"survivors": []}}
+
+    all_caught = journal(run("c", "clean", True), run("n", "caught"))
+    assert worst_finding(all_caught).startswith("Nothing went unnoticed")
+    broken = journal(run("c", "false_alarm", True, reason="gate failed on clean data"))
+    assert "control run failed on airflow" in worst_finding(broken)
+    assert "gate failed on clean data" in worst_finding(broken)
+    crash = journal(run("c", "clean", True), run("x", "gate_crashed"), run("y", "not_reached"))
+    assert worst_finding(crash).startswith("Experiment x (nulls in `a` (20%))")
+    assert "crashed" in worst_finding(crash)
+    quiet = journal(run("u", "unalerted", alert_expected=False), run("r", "not_reached"))
+    assert worst_finding(quiet).startswith("Experiment r")  # no channel declared: not a finding
+    both = journal(
+        run("s", "silent", orchestrator="dagster"), run("s", "silent"), run("s2", "silent")
+    )
+    assert "on airflow and dagster" in worst_finding(both) and "3 silent runs" in worst_finding(
+        both
+    )
+    assert summary_sentence(both["runs"]) == (
+        "Of 3 fault experiments: 0 caught, 3 silent (nobody noticed), 0 not reached."
+    )
+    assert summary_sentence([run("c", "clean", True)]) == "No fault experiments ran."
+
+
+def test_class_removal_is_not_labelled_with_the_fraction_it_ignores(tmp_path: Path) -> None:
+    from mlchaos_orchestration.reporting.scoring import describe_fault
+
+    spec = {"fault": "class_removal", "label": "is_fraud", "fraction": 0.1, "classes": None}
+    assert describe_fault(spec) == "class_removal in `is_fraud` (minority class)"
+    assert describe_fault({**spec, "classes": [1]}) == "class_removal in `is_fraud` (class 1)"
+    assert describe_fault({"fault": "mislabel", "label": "y", "fraction": 0.1}).endswith("(10%)")
+    assert "%" not in describe_fault({"fault": "drop_column", "columns": ["a"], "fraction": 0.3})
+
+    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    run = ledger.start_run(
+        "remove-class",
+        pipeline="p",
+        orchestrator="plain",
+        suite_id="cr",
+        meta={"experiment": {"faults": [{**spec, "fraction": 0.25, "max_rows": None}]}},
+    )
+    ledger.set_verdict(run, {"verdict": "silent", "reason": "consumer started"})
+    ledger.end_run(run)
+    journal = build_journal(ledger, "cr")
+    html = (write_report(journal, tmp_path / "r") / "report.html").read_text()
+    assert "class_removal(label=is_fraud)" in html
+    assert "25%" not in html and "fraction=0.25" not in html
+    assert journal["mutation"]["survivors"][0]["what"] == (
+        "class_removal in `is_fraud` (minority class)"
+    )
+
+
+def test_numbers_are_plain_in_journal_junit_and_html(tmp_path: Path) -> None:
+    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    message = (
+        'GateFailed: 1/3 expectations failed: ExpectColumnMaxToBeBetween(column="a", '
+        "max_value=np.float64(100.0)) [observed np.float64(114.99999999999999)] np.True_"
+    )
+    _judged(
+        ledger,
+        "max",
+        [
+            ("fault_applied", "", STORED),
+            ("gate_failed", "validate", {"checks_run": True, "message": message}),
+        ],
+    )
+    out = write_report(build_journal(ledger, "ev"), tmp_path / "reports")
+    journal = json.loads((out / "journal.json").read_text())
+    lines = journal["runs"][0]["evidence_text"]
+    assert any("max_value=100.0) [observed 114.99999999999999] True" in x for x in lines), lines
+    for name in ("report.html", "junit.xml"):
+        text = (out / name).read_text()
+        assert "np.float64" not in text and "np.True_" not in text, name
+        assert "observed 114.99999999999999" in text, name
+
+
+def test_plain_numbers() -> None:
+    from mlchaos_orchestration.reporting.text import plain, plain_numbers
+
+    assert plain_numbers("x=np.float64(1.5), n=np.int64(-3), b=np.False_") == "x=1.5, n=-3, b=False"
+    assert plain_numbers("numpy.float32(2.0) and float64(7)") == "2.0 and 7"
+    assert plain_numbers("np.str_('a') np.datetime64('2026-01-01','D')") == "'a' '2026-01-01'"
+    assert plain_numbers("myfloat64(3) stays") == "myfloat64(3) stays"
+    import numpy as np
+
+    value = plain({"a": [np.float64(1.25), np.int64(2)], "b": np.bool_(True)})
+    assert value == {"a": [1.25, 2], "b": True} and type(value["a"][0]) is float
+    assert repr(value) == "{'a': [1.25, 2], 'b': True}"
+
+
+def test_plot_labels_are_escaped_and_never_mathtext() -> None:
+    from mlchaos_orchestration.reporting.plots import latency_svg
+
+    runs = [
+        {
+            "orchestrator": f"{HOSTILE}$x^2$",
+            "experiment": "e",
+            "detection_latency_s": 1.5,
+            "alert_latency_s": None,
+        }
+    ]
+    svg = latency_svg(runs)
+    assert HOSTILE not in svg and "&lt;script&gt;" in svg
+    root = ET.fromstring(svg)
+    assert any("$x^2$" in t for t in _texts(root))  # the dollar signs are text, not math
+
+
+def test_plots_handle_one_point_unknown_dates_and_zero_intensity() -> None:
+    from mlchaos_orchestration.reporting import plots
+
+    one = ET.fromstring(plots.trend_svg([{"at": "2026-11-29T10:00:00+00:00", "score": 50.0}]))
+    assert "suite run start (UTC)" in _label(one, "trend", "xlabel") and "50" in _texts(one)
+    undated = ET.fromstring(plots.trend_svg([{"at": None, "score": 40}, {"at": "?", "score": 0}]))
+    assert _label(undated, "trend", "xlabel") == "suite run (oldest first)"
+    points = [
+        {"orchestrator": "plain", "intensity": 0.0, "verdict": "silent"},
+        {"orchestrator": "plain", "intensity": 0.5, "verdict": "caught"},
+    ]
+    linear = ET.fromstring(plots.sweep_svg(points, "e", "rate"))
+    assert _label(linear, "sweep", "xlabel") == "fault intensity: rate"  # no log scale at 0
+    alert_only = [{"orchestrator": "a", "experiment": "b", "alert_latency_s": 3.0}]
+    assert "3.00" in _texts(ET.fromstring(plots.latency_svg(alert_only)))
+    assert plots.verdicts_svg([{"control": True, "verdict": "clean", "orchestrator": "a"}]) == ""
+    assert plots.trend_svg([]) == "" and plots.latency_svg([]) == ""
+
+
+def test_a_fault_that_halted_the_run_before_the_gate_ran_is_not_a_gate_mutant() -> None:
+    from mlchaos_orchestration.reporting.scoring import mutation_report
+
+    def row(name: str, verdict: str, gate: dict, halted_by: str) -> dict:
+        return {
+            "experiment": name,
+            "orchestrator": "airflow",
+            "verdict": verdict,
+            "halted_by": halted_by,
+            "halted_by_gate": halted_by == "validate",
+            "faults": [{"fault": "nulls", "columns": ["amount"]}],
+            "evidence": {"gate": gate},
+        }
+
+    rows = [
+        row("nulls", "caught", {"ran_checks": True, "passed": False}, "validate"),
+        row("connector", "caught", {"ran_checks": None}, "build_features"),
+        row("drift", "silent", {"ran_checks": True, "passed": True}, ""),
+    ]
+    report = mutation_report(rows)
+    assert (report["killed"], report["mutants"]) == (1, 2)
+    assert report["not_gate_mutants"] == [
+        {
+            "experiment": "connector",
+            "orchestrator": "airflow",
+            "why": "halted by build_features before the gate ran",
+        }
+    ]
+    assert [s["experiment"] for s in report["survivors"]] == ["drift"]
