@@ -23,14 +23,14 @@ app.add_typer(faults_app, name="faults")
 
 def _echo(text: str = "") -> None:
     """Print a line with plain numbers (``115.0``, never ``np.float64(115.0)``)."""
-    from mlchaos_orchestration.reporting.text import plain_numbers
+    from mlchaos_orchestration.core.text import plain_numbers
 
     typer.echo(plain_numbers(text))
 
 
 def _err(text: str) -> None:
     """Print a line on stderr, with plain numbers."""
-    from mlchaos_orchestration.reporting.text import plain_numbers
+    from mlchaos_orchestration.core.text import plain_numbers
 
     typer.echo(plain_numbers(text), err=True)
 
@@ -89,8 +89,8 @@ def fault_parameters(cls: Any) -> list[dict[str, Any]]:
     """A fault class's parameters as people read them: name, type, required or its default
     (a default factory's value, never ``PydanticUndefined``), allowed range, description, and
     whether the fault ignores it."""
+    from mlchaos_orchestration.core.text import plain
     from mlchaos_orchestration.reporting.scoring import ignored_parameters
-    from mlchaos_orchestration.reporting.text import plain
 
     ignored = ignored_parameters(str(cls.name))
     out = []
@@ -191,7 +191,7 @@ def _range_text(metadata: list[Any], annotation: Any = None) -> str:
 
 def _value_text(value: Any) -> str:
     """A default as YAML would spell it: ``0.1``, ``missing``, ``[]``, ``none``."""
-    from mlchaos_orchestration.reporting.text import plain
+    from mlchaos_orchestration.core.text import plain
 
     value = plain(value)
     if value is None:

@@ -181,7 +181,9 @@ def _describe_failure(failure: dict[str, Any]) -> str:
 
 
 def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
+    from mlchaos_orchestration.core.text import plain
+
+    text = repr(plain(value))  # 115.0, not np.float64(115.0), in messages stored in the ledger
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -312,7 +312,9 @@ def _literal(value: Any, max_len: int | None) -> str:
     elif isinstance(value, (list, tuple)):
         text = "[" + ", ".join(_literal(v, None) for v in value) + "]"
     else:
-        text = repr(value)
+        from mlchaos_orchestration.core.text import plain
+
+        text = repr(plain(value))
     if max_len is not None and len(text) > max_len:
         return text[: max_len - 4] + "...]" if text.startswith("[") else text[: max_len - 3] + "..."
     return text

@@ -17,6 +17,7 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from mlchaos_orchestration.core.ledger import Ledger
+from mlchaos_orchestration.core.text import plain_numbers
 from mlchaos_orchestration.reporting import plots
 from mlchaos_orchestration.reporting.plots import COLORS
 from mlchaos_orchestration.reporting.scoring import (
@@ -25,7 +26,6 @@ from mlchaos_orchestration.reporting.scoring import (
     mutation_report,
     resilience_score,
 )
-from mlchaos_orchestration.reporting.text import plain_numbers
 
 FAILING = frozenset({"silent", "unalerted", "false_alarm", "gate_crashed"})
 SKIPPED = frozenset({"not_reached", "not_applied"})

@@ -250,3 +250,19 @@ def test_stale_replay_suggestion_rejects_yesterdays_rows(
     assert gx.validate_frame(features, suite.with_expectations(spec)).success
     failed = gx.validate_frame(yesterday, suite.with_expectations(spec)).failed
     assert [(f["column"], f["unexpected_percent"]) for f in failed] == [("event_ts", 100.0)]
+
+
+def test_gate_messages_stored_in_the_ledger_show_plain_numbers() -> None:
+    import pandas as pd
+
+    from mlchaos_orchestration.gates.gx import GateFailed, assert_gate
+
+    suite = {
+        "name": "s",
+        "expectations": [
+            {"type": "ExpectColumnMaxToBeBetween", "kwargs": {"column": "a", "max_value": 1}}
+        ],
+    }
+    with pytest.raises(GateFailed) as failed:
+        assert_gate(pd.DataFrame({"a": [0.5, 114.99]}), suite)
+    assert "114.99" in str(failed.value) and "np.float64" not in str(failed.value)

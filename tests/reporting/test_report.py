@@ -471,7 +471,7 @@ def test_numbers_are_plain_in_journal_junit_and_html(tmp_path: Path) -> None:
 
 
 def test_plain_numbers() -> None:
-    from mlchaos_orchestration.reporting.text import plain, plain_numbers
+    from mlchaos_orchestration.core.text import plain, plain_numbers
 
     assert plain_numbers("x=np.float64(1.5), n=np.int64(-3), b=np.False_") == "x=1.5, n=-3, b=False"
     assert plain_numbers("numpy.float32(2.0) and float64(7)") == "2.0 and 7"
