@@ -10,9 +10,11 @@ import typer
 from mlchaos_orchestration.cli.commands import app
 
 DEFAULT_ORCHESTRATORS = "airflow,dagster"
+#: the bundled example's plain pipeline (its file's ``pipeline:``)
+EXAMPLE_PIPELINE = "mlchaos_orchestration.examples.plain:build_pipeline"
 
 
-def _live_suite(file: Path, orchestrators: list[str], reports_dir: Path) -> Any:
+def _live_suite(file: Path, *, reports_dir: Path, **kwargs: Any) -> Any:
     from rich.console import Console
     from rich.live import Live
     from rich.table import Table
@@ -31,10 +33,12 @@ def _live_suite(file: Path, orchestrators: list[str], reports_dir: Path) -> Any:
             + (f" · running {current['orchestrator']}: {current['experiment']}" if current else "")
         )
         table = Table(title=title, title_justify="left")
-        for col in ("orchestrator", "experiment", "verdict"):
+        for col in ("orchestrator", "pipeline", "experiment", "verdict"):
             table.add_column(col)
         for r in rows[-30:]:
-            table.add_row(r["orchestrator"], r["experiment"], r["verdict"] or "…")
+            table.add_row(
+                r["orchestrator"], r.get("pipeline") or "", r["experiment"], r["verdict"] or "…"
+            )
         return table
 
     with Live(
@@ -42,15 +46,17 @@ def _live_suite(file: Path, orchestrators: list[str], reports_dir: Path) -> Any:
     ) as live:
         result = run_suite(
             file,
-            orchestrators=orchestrators,
             reports_dir=reports_dir,
             on_progress=lambda rows, t: live.update(render(rows, t)),
+            **kwargs,
         )
     return result
 
 
 def _print_scorecard(result: Any) -> None:
     journal = result.journal
+    for target in (journal.get("meta") or {}).get("targets") or []:
+        typer.echo(f"target {target['label']}: {target['describe']}")
     typer.echo(
         f"{'orchestrator':<9} {'experiment':<22} {'verdict':<12} {'expected':<10} "
         f"{'detect s':>8} {'alert s':>8}"
@@ -94,9 +100,11 @@ def _exit_for(result: Any, fail_on: str) -> None:
         codes = ", ".join(
             f"{k} exited {v}" for k, v in (meta.get("worker_exit_codes") or {}).items()
         )
+        bad = [n for n, c in (meta.get("worker_exit_codes") or {}).items() if c]
+        logs = ", ".join((meta.get("worker_logs") or {}).get(n, "") for n in bad)
         typer.echo(
             f"error: {meta.get('missing_verdicts', 0)} experiment(s) without a verdict "
-            f"({codes}): exit {EXIT_NO_VERDICT}",
+            f"({codes}): exit {EXIT_NO_VERDICT}" + (f" (worker log: {logs})" if logs else ""),
             err=True,
         )
         raise typer.Exit(EXIT_NO_VERDICT)
@@ -108,8 +116,29 @@ def _exit_for(result: Any, fail_on: str) -> None:
 @app.command()
 def suite(
     file: Path = typer.Argument(..., help="experiments YAML"),
+    airflow_dag: str = typer.Option(
+        "",
+        "--airflow-dag",
+        help="your Airflow DAG id: real dag.test() runs in a private Airflow home whose DAGs "
+        "folder is yours (your AIRFLOW__* / AIRFLOW_CONN_* variables pass through)",
+    ),
+    dags_folder: Path | None = typer.Option(
+        None,
+        "--dags-folder",
+        help="the folder holding your DAG file (default $AIRFLOW__CORE__DAGS_FOLDER, else "
+        "$AIRFLOW_HOME/dags)",
+    ),
+    dagster_defs: str = typer.Option(
+        "", "--dagster-defs", help="your Dagster Definitions: module:attribute (or a factory)"
+    ),
+    job: str = typer.Option("", "--job", help="the Dagster job to run (default: all assets)"),
+    ds: str = typer.Option(
+        "", "--ds", help="run date YYYY-MM-DD of your pipelines (default: today, UTC)"
+    ),
     orchestrator: str = typer.Option(
-        DEFAULT_ORCHESTRATORS, help="comma list: plain, airflow, dagster"
+        "",
+        help="comma list: plain, airflow, dagster (default airflow,dagster): the bundled "
+        "example's pipelines; 'plain' runs the file's pipeline:",
     ),
     reports_dir: Path = typer.Option(Path("reports"), help="where reports go"),
     fail_on: str = typer.Option(
@@ -123,19 +152,83 @@ def suite(
     sweep: str = typer.Option("", help="experiment to run at a range of intensities"),
     intensities: str = typer.Option("", help="comma list for --sweep (default 0.001..0.5)"),
 ) -> None:
-    """Run the resilience suite: control + every experiment on each pipeline, then report."""
-    orchestrators = [o.strip() for o in orchestrator.split(",") if o.strip()]
+    """Run the resilience suite: control + every experiment on each pipeline, then report.
+
+    Your pipelines: --airflow-dag / --dagster-defs, the file's targets: list, or --orchestrator
+    plain (the file's pipeline:); the modules next to FILE import. Without them: the bundled
+    example's pipelines."""
     _fail_on(fail_on)  # refuse a misspelled verdict before anything runs
+    how = _targets(file, orchestrator, airflow_dag, dags_folder, dagster_defs, job, ds)
     if sweep:
-        _run_sweep(file, sweep, intensities, orchestrators, reports_dir)
+        _run_sweep(file, sweep, intensities, reports_dir, how)
         return
-    result = _live_suite(file, orchestrators, reports_dir)
+    result = _live_suite(file, reports_dir=reports_dir, **how)
     _print_scorecard(result)
     _exit_for(result, fail_on)
 
 
+def _raw_mapping(file: Path) -> dict[str, Any]:
+    """The experiments file's top-level mapping, read as YAML only (no validation)."""
+    import yaml
+
+    from mlchaos_orchestration.errors import SpecError
+
+    try:
+        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise SpecError([f"{file}: {type(exc).__name__}: {exc}"]) from None
+    return raw if isinstance(raw, dict) else {}
+
+
+def _targets(
+    file: Path,
+    orchestrator: str,
+    airflow_dag: str,
+    dags_folder: Path | None,
+    dagster_defs: str,
+    job: str,
+    ds: str,
+) -> dict[str, Any]:
+    """``run_suite`` keywords: the user's targets (flags, ``targets:``, or ``--orchestrator
+    plain`` on the file's own pipeline), else the example's orchestrators."""
+    from mlchaos_orchestration.core.experiment import load_experiments
+    from mlchaos_orchestration.errors import MlchaosError
+    from mlchaos_orchestration.suite.user_targets import resolve_targets
+
+    orchestrators = [o.strip() for o in orchestrator.split(",") if o.strip()]
+    raw = _raw_mapping(file)  # the example's ${VAR}s are only set once its environment is up
+    flags = bool(airflow_dag or dagster_defs)
+    pipeline = raw.get("pipeline")
+    own_plain = orchestrators == ["plain"] and pipeline not in (None, EXAMPLE_PIPELINE)
+    if not (flags or raw.get("targets") or own_plain):
+        if dags_folder:
+            raise MlchaosError("--dags-folder needs --airflow-dag DAG_ID")
+        if job:
+            raise MlchaosError("--job needs --dagster-defs module:attribute")
+        if ds:
+            raise MlchaosError("--ds is the run date of your pipelines: give a target too")
+        return {"orchestrators": orchestrators or DEFAULT_ORCHESTRATORS.split(",")}
+    if orchestrators and orchestrators != ["plain"]:
+        raise MlchaosError(
+            "--orchestrator names the bundled example's pipelines; with your own targets "
+            "(--airflow-dag, --dagster-defs, targets:) only --orchestrator plain (the file's "
+            "pipeline:) can be added"
+        )
+    spec = load_experiments(file)  # your pipelines: validated now, with your environment
+    targets = resolve_targets(
+        file,
+        spec,
+        airflow_dag=airflow_dag or None,
+        dags_folder=dags_folder,
+        dagster_defs=dagster_defs or None,
+        job=job or None,
+        plain=orchestrators == ["plain"],
+    )
+    return {"orchestrators": None, "targets": targets, "ds": ds or None}
+
+
 def _run_sweep(
-    file: Path, experiment: str, intensities: str, orchestrators: list[str], reports_dir: Path
+    file: Path, experiment: str, intensities: str, reports_dir: Path, how: dict[str, Any]
 ) -> None:
     import json
     import tempfile
@@ -150,8 +243,16 @@ def _run_sweep(
     except ValueError:
         raise typer.BadParameter("--intensities must be a comma list of numbers") from None
     with tempfile.TemporaryDirectory() as tmp:
-        path = sweep_file(file, experiment, values, Path(tmp) / "sweep.yaml")
-        result = _live_suite(path, orchestrators, reports_dir)
+        if how.get("targets"):
+            path = sweep_file(file, experiment, values, Path(tmp) / "sweep.yaml")
+        else:  # the example's file: its ${VAR}s come from the example's environment
+            from mlchaos_orchestration.suite.demo import example_variables
+
+            with example_variables():
+                path = sweep_file(file, experiment, values, Path(tmp) / "sweep.yaml")
+        result = _live_suite(
+            path, reports_dir=reports_dir, project_dir=file.resolve().parent, **how
+        )
     result.journal["sweep"] = summarise(result.journal, experiment)
     (result.report_dir / "journal.json").write_text(
         json.dumps(result.journal, indent=2, default=str)
@@ -171,7 +272,9 @@ def demo(
     from mlchaos_orchestration.suite.demo import EXPERIMENTS_PATH
 
     result = _live_suite(
-        EXPERIMENTS_PATH, [o.strip() for o in orchestrator.split(",") if o.strip()], reports_dir
+        EXPERIMENTS_PATH,
+        orchestrators=[o.strip() for o in orchestrator.split(",") if o.strip()],
+        reports_dir=reports_dir,
     )
     _print_scorecard(result)
 

@@ -12,7 +12,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from mlchaos_orchestration.core.safety import SafetySpec
 from mlchaos_orchestration.errors import SpecError, UnknownFaultError, did_you_mean
@@ -30,7 +37,7 @@ VerdictKind = Literal[
     "error",
     "clean",
 ]
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@\-]{0,99}$")
 MAX_FILE_BYTES = 1_000_000
 MAX_SEED = 2**32 - 1
 
@@ -99,7 +106,7 @@ class Experiment(BaseModel):
     @classmethod
     def _name(cls, value: str) -> str:
         if not NAME_RE.match(value):
-            raise ValueError("must be 1-100 characters of letters, digits, '_', '.', '-'")
+            raise ValueError("must be 1-100 characters of letters, digits, '_', '.', '@', '-'")
         return value
 
     @property
@@ -116,6 +123,63 @@ class Experiment(BaseModel):
         return data
 
 
+REF_RE = r"^[A-Za-z_][A-Za-z0-9_.]{0,199}:[A-Za-z_][A-Za-z0-9_]{0,99}$"
+
+
+class AirflowTargetSpec(BaseModel):
+    """The user's Airflow DAG (run with ``dag.test()``; ``dags_folder`` relative to the file)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dag_id: str = Field(..., pattern=r"^[A-Za-z0-9_.\-]{1,250}$")
+    dags_folder: str | None = Field(None, min_length=1, max_length=1000)
+
+
+class DagsterTargetSpec(BaseModel):
+    """The user's Dagster ``Definitions`` (``module:attribute``, or a factory returning them)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    defs: str = Field(..., pattern=REF_RE)
+    job: str | None = Field(None, min_length=1, max_length=200)
+
+
+class PlainTargetSpec(BaseModel):
+    """A plain Python pipeline (``module:attribute``; default: the file's ``pipeline:``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pipeline: str | None = Field(None, pattern=REF_RE)
+
+
+class PipelineTarget(BaseModel):
+    """One entry of ``targets:``: exactly one of ``airflow``, ``dagster``, ``plain``.
+
+    A string is a shorthand: ``{airflow: my_dag}``, ``{dagster: "mod:defs"}``,
+    ``{plain: "mod:build"}``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    airflow: AirflowTargetSpec | None = None
+    dagster: DagsterTargetSpec | None = None
+    plain: PlainTargetSpec | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        keys = {"airflow": "dag_id", "dagster": "defs", "plain": "pipeline"}
+        return {k: {keys[k]: v} if k in keys and isinstance(v, str) else v for k, v in data.items()}
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> PipelineTarget:
+        given = [k for k in ("airflow", "dagster", "plain") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of airflow, dagster, plain")
+        return self
+
+
 class ExperimentFile(BaseModel):
     """A YAML file of experiments (the same format drives plain Python, Airflow and Dagster)."""
 
@@ -123,6 +187,12 @@ class ExperimentFile(BaseModel):
 
     version: Literal[1] = 1
     pipeline: str | None = Field(None, description="module:attribute of a plain Python pipeline")
+    targets: list[PipelineTarget] | None = Field(
+        None,
+        min_length=1,
+        max_length=50,
+        description="the pipelines `mlchaos suite` runs the experiments on (one report)",
+    )
     experiments: list[Experiment] = Field(default_factory=list, max_length=500)
 
     def get(self, name: str) -> Experiment:
@@ -136,7 +206,7 @@ class ExperimentFile(BaseModel):
 
 
 # ------------------------------------------------------------------------------------- loading
-_TOP_KEYS = {"version", "pipeline", "defaults", "experiments"}
+_TOP_KEYS = {"version", "pipeline", "targets", "defaults", "experiments"}
 _DEFAULT_KEYS = {"seed", "safety", "gate", "consumer", "gate_suite", "alert", "tags"}
 
 
@@ -211,7 +281,10 @@ def parse_experiments(raw: Any) -> ExperimentFile:
         raise SpecError(problems)
     try:
         return ExperimentFile(
-            version=raw.get("version", 1), pipeline=raw.get("pipeline"), experiments=built
+            version=raw.get("version", 1),
+            pipeline=raw.get("pipeline"),
+            targets=raw.get("targets"),
+            experiments=built,
         )
     except ValidationError as exc:
         raise SpecError(format_validation_error(exc, "")) from None
@@ -393,6 +466,8 @@ def _message(err: Mapping[str, Any], known: set[str] | None) -> str:
         field = str(err.get("loc", ("?",))[-1])
         hint = did_you_mean(field, known or set())
         return "unknown field" + (f" (did you mean {hint!r}?)" if hint else "")
+    if kind == "string_pattern_mismatch" and ctx.get("pattern") == REF_RE:
+        return "must look like 'package.module:attribute'"
     if kind == "finite_number":
         return "must be a finite number"
     if kind == "literal_error":

@@ -78,7 +78,7 @@ class ComputeHooks:
         ctx = current_context()
         if ctx is None or not is_chaos_run(ctx.run.tags):
             return
-        if bool(result) if generator else io_managed(result):
+        if bool(result) if generator else io_managed(result, nothing=nothing):
             return
         request = self._request(ctx)
         if request is not None:

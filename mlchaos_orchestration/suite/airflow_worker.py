@@ -1,5 +1,9 @@
-"""The Airflow side of ``mlchaos suite``: one experiment = one real ``dag.test()`` run of the
-example DAG in this worker process (its own migrated SQLite metadata DB under MLCHAOS_HOME)."""
+"""The Airflow side of ``mlchaos suite``: one experiment = one real ``dag.test()`` run in this
+worker process (its own migrated SQLite metadata DB under MLCHAOS_HOME).
+
+The example DAG is exposed to Airflow by a one-line DAG file written under MLCHAOS_HOME (it
+imports :mod:`mlchaos_orchestration.examples.dag`), so an installed wheel runs it anywhere; the
+user's DAGs run from their own folder (:mod:`.user_targets`)."""
 
 from __future__ import annotations
 
@@ -10,19 +14,19 @@ from pathlib import Path
 from typing import Any
 
 DAG_ID = "feature_pipeline"
+EXAMPLE_DAG_FILE = (
+    '"""airflow DAG file written by mlchaos: the bundled example DAG."""\n'
+    "from mlchaos_orchestration.examples.dag import dag  # noqa: F401\n"
+)
 _READY: dict[str, bool] = {}
 
 
 def prepare_airflow_home(home: Path, dags_folder: Path) -> dict[str, str]:
-    """Point this process at a migrated Airflow home with the repo's DAGs (before importing
-    Airflow); migrate and serialize the DAGs once."""
-    env = {
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-    }
+    """Point this process at a migrated Airflow home whose DAGs folder is ``dags_folder``
+    (before importing Airflow); migrate and serialize the DAGs once."""
+    from mlchaos_orchestration.suite.user_targets import airflow_env
+
+    env = airflow_env(home, dags_folder)
     os.environ.update(env)
     if not _READY.get(str(home)):
         home.mkdir(parents=True, exist_ok=True)
@@ -35,15 +39,36 @@ def prepare_airflow_home(home: Path, dags_folder: Path) -> dict[str, str]:
     return env
 
 
+def logical_date(ds: str, suite_id: str) -> str:
+    """The run's logical date: ``ds`` at midnight plus a few microseconds unique to the suite.
+
+    ``dag.test()`` names a run after its logical date, and the ledger names a chaos run after
+    the Airflow run: without the offset, the same experiment on the same day in a later suite
+    would reuse the earlier suite's ledger run. The date (``ds``) and the data interval of
+    daily schedules are unchanged."""
+    import hashlib
+
+    micro = int(hashlib.sha256(suite_id.encode()).hexdigest(), 16) % 999_999 + 1
+    return f"{ds}T00:00:00.{micro:06d}"
+
+
+def example_dags_folder(root: Path) -> Path:
+    """A DAGs folder under ``root`` holding only the example DAG's one-line file."""
+    folder = root / "dags"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{DAG_ID}.py"
+    if not path.is_file() or path.read_text() != EXAMPLE_DAG_FILE:
+        path.write_text(EXAMPLE_DAG_FILE)
+    return folder
+
+
 def run_one(exp: Any, *, suite_id: str, config: Any) -> dict[str, Any]:
     """Run ``exp`` (inline in the run conf) against the example DAG for ``config.ds``."""
     from mlchaos_orchestration.settings import get_settings
-    from mlchaos_orchestration.suite.run import REPO_ROOT
 
-    prepare_airflow_home(
-        get_settings().data_dir / "suite" / "airflow" / "airflow_home", REPO_ROOT / "dags"
-    )
+    root = get_settings().data_dir / "suite" / "airflow"
+    prepare_airflow_home(root / "airflow_home", example_dags_folder(root))
     from mlchaos_orchestration.airflow.dagtest import run
 
     conf = {"mlchaos": {"experiment": exp.spec(), "suite_id": suite_id}}
-    return run(DAG_ID, conf, config.ds)
+    return run(DAG_ID, conf, logical_date(config.ds, suite_id))

@@ -14,6 +14,26 @@ EXPERIMENTS_PATH = Path(__file__).resolve().parents[1] / "examples" / "experimen
 
 
 @contextmanager
+def example_variables(
+    config: ExampleConfig | None = None, extra: dict[str, str] | None = None
+) -> Iterator[ExampleConfig]:
+    """The example's ``${VAR}``s (MLCHAOS_RAW_ROOT, MLCHAOS_FEATURES_URL, ...) set in this
+    process for the block, then restored."""
+    cfg = config or ExampleConfig.from_env()
+    values = {**cfg.export(), **(extra or {})}
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield cfg
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextmanager
 def demo_environment(config: ExampleConfig | None = None) -> Iterator[ExampleConfig]:
     """Prepare sample data, export the example config and start a local alert receiver.
 
@@ -24,18 +44,9 @@ def demo_environment(config: ExampleConfig | None = None) -> Iterator[ExampleCon
 
     cfg = config or ExampleConfig.from_env()
     prepare(cfg)
-    saved = {k: os.environ.get(k) for k in [*cfg.export(), "MLCHAOS_ALERT_WEBHOOK_URL"]}
     with WebhookReceiver() as receiver:
-        os.environ.update(cfg.export())
-        os.environ["MLCHAOS_ALERT_WEBHOOK_URL"] = receiver.url
-        try:
+        with example_variables(cfg, {"MLCHAOS_ALERT_WEBHOOK_URL": receiver.url}):
             yield cfg
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
 
 
 def run_plain_demo(on_result: Callable[[str, dict], None] | None = None) -> list[dict]:

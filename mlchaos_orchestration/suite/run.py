@@ -1,28 +1,31 @@
 """The resilience suite: every experiment of a matrix, on every pipeline, with a report.
 
-Each pipeline (plain Python, Airflow, Dagster) runs in its own worker process with its own copy of
-the example data, so pipelines run concurrently without touching each other's targets; within a
-pipeline experiments run one after another (they share targets). Workers write only to the
-shared ledger; the live progress display reads the ledger, so it shows exactly what the verdicts
-will be computed from.
+On the bundled example (``mlchaos demo``, and ``mlchaos suite`` without targets) each pipeline
+(plain Python, Airflow, Dagster) runs in its own worker process with its own copy of the example
+data, so pipelines run concurrently without touching each other's targets; within a pipeline
+experiments run one after another (they share targets). The user's own pipelines
+(:mod:`.user_targets`: ``--airflow-dag``, ``--dagster-defs``, ``pipeline:``, ``targets:``) act
+on the user's data: one worker after the other, nothing prepared or copied. Workers write only
+to the shared ledger; the live progress display reads the ledger, so it shows exactly what the
+verdicts will be computed from. The experiments file's folder is on every worker's
+``PYTHONPATH``.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import re
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from mlchaos_orchestration.errors import MlchaosError
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 #: orchestrator -> "module:function" running one experiment:
 #: ``fn(exp, *, suite_id, config) -> verdict dict`` (records the run in the ledger).
@@ -91,17 +94,24 @@ def record_missing_verdicts(
     exit_codes: dict[str, int | None],
     *,
     settings: Any = None,
+    workers: dict[str, tuple[str, str, set[str]]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Give every (orchestrator, experiment) pair without a verdict an ``error`` run in the
-    ledger, so journal, JUnit and HTML show it: a run the worker started but never judged (its
-    faults are restored first), or a run that never started. Returns the rows written."""
+    """Give every (worker, experiment) pair without a verdict an ``error`` run in the ledger,
+    so journal, JUnit and HTML show it: a run the worker started but never judged (its faults
+    are restored first), or a run that never started. Returns the rows written.
+
+    A worker is named by its orchestrator, unless ``workers`` maps its name to (orchestrator,
+    pipeline, ids of the runs it started) - several targets of one orchestrator."""
     from mlchaos_orchestration.core.session import restore_all
 
     runs = ledger.list_runs(limit=100_000, suite_id=suite_id)
     written = []
-    for orchestrator, code in exit_codes.items():
-        why = f"no verdict: worker {orchestrator} exited {code}"
-        mine = [r for r in runs if r["orchestrator"] == orchestrator]
+    for worker_name, code in exit_codes.items():
+        orchestrator, pipeline, ids = (workers or {}).get(worker_name, (worker_name, "", None))
+        why = f"no verdict: worker {worker_name} exited {code}"
+        mine = [
+            r for r in runs if r["orchestrator"] == orchestrator and (ids is None or r["id"] in ids)
+        ]
         for exp in experiments:
             found = [r for r in mine if r["experiment"] == exp.name]
             judged = [r for r in found if r.get("verdict")]
@@ -113,14 +123,14 @@ def record_missing_verdicts(
             else:
                 run_id = ledger.start_run(
                     exp.name,
-                    pipeline="",
+                    pipeline=pipeline,
                     orchestrator=orchestrator,
                     control=exp.control,
                     seed=exp.seed,
                     suite_id=suite_id,
                     meta={"experiment": exp.spec(), "synthesized": True},
                 )
-            reason = why if found or code else f"no verdict: worker {orchestrator} never ran it"
+            reason = why if found or code else f"no verdict: worker {worker_name} never ran it"
             if found:
                 reason += " during this run"
             verdict = {"verdict": "error", "reason": reason, "control": exp.control}
@@ -139,16 +149,80 @@ def _load(ref: str) -> Callable[..., Any]:
 def run_suite(
     experiments_file: str | Path,
     *,
-    orchestrators: list[str],
+    orchestrators: list[str] | None = None,
+    targets: list[Any] | None = None,
     reports_dir: str | Path = "reports",
     home: Path | None = None,
+    ds: str | None = None,
+    project_dir: str | Path | None = None,
     on_progress: Callable[[list[dict[str, Any]], float], None] | None = None,
 ) -> SuiteResult:
-    """Run the matrix on each orchestrator concurrently, then write the report."""
+    """Run the matrix, then write ONE report: on the user's ``targets``
+    (:class:`~.user_targets.Target`, one after the other, on the run date ``ds``, default today
+    UTC), else on the bundled example's pipelines named by ``orchestrators`` (concurrently, on
+    copies of the example data). ``project_dir`` (default: the file's folder) is importable by
+    the workers."""
+    if targets:
+        return _run_targets(
+            experiments_file,
+            targets,
+            reports_dir=reports_dir,
+            ds=ds,
+            project_dir=project_dir,
+            on_progress=on_progress,
+        )
+    return _run_example(
+        experiments_file,
+        orchestrators=orchestrators or ["airflow", "dagster"],
+        reports_dir=reports_dir,
+        home=home,
+        project_dir=project_dir,
+        on_progress=on_progress,
+    )
+
+
+def _worker_env(experiments_file: str | Path, project_dir: str | Path | None) -> dict[str, str]:
+    from mlchaos_orchestration.settings import get_settings
+    from mlchaos_orchestration.suite.user_targets import python_path
+
+    settings = get_settings()
+    folder = Path(project_dir or Path(experiments_file).resolve().parent).resolve()
+    package = Path(__file__).resolve().parents[1]
+    path = os.environ.get("PYTHONPATH", "")
+    if not folder.is_relative_to(package):  # the bundled example's modules are no top level
+        path = python_path(folder)
+    env = {
+        **os.environ,
+        "MLCHAOS_LEDGER_URL": settings.ledger_url,
+        "MLCHAOS_HOME": str(settings.data_dir),
+        # the operator's file is deployment configuration: its safety is the ceiling of the
+        # inline experiments the Airflow worker sends in each run's conf
+        "MLCHAOS_EXPERIMENTS_FILE": str(Path(experiments_file).resolve()),
+        # the user's modules next to the experiments file import in the workers
+        "PYTHONPATH": path,
+    }
+    if not path:
+        env.pop("PYTHONPATH")
+    return env
+
+
+def _new_suite_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+
+
+def _run_example(
+    experiments_file: str | Path,
+    *,
+    orchestrators: list[str],
+    reports_dir: str | Path,
+    home: Path | None,
+    project_dir: str | Path | None,
+    on_progress: Callable[[list[dict[str, Any]], float], None] | None,
+) -> SuiteResult:
+    """The example's pipelines, one worker per orchestrator, concurrently."""
     from mlchaos_orchestration.core.experiment import load_experiments
     from mlchaos_orchestration.core.ledger import Ledger
     from mlchaos_orchestration.examples.locations import ExampleConfig
-    from mlchaos_orchestration.reporting.report import build_journal, write_report
     from mlchaos_orchestration.settings import get_settings
     from mlchaos_orchestration.suite.demo import demo_environment
 
@@ -156,14 +230,14 @@ def run_suite(
     if unknown:
         raise MlchaosError(f"unknown orchestrator(s) {unknown}; choose from {sorted(RUNNERS)}")
     settings = get_settings()
-    if "plain" in orchestrators and not load_experiments(experiments_file).pipeline:
-        raise MlchaosError(NO_PIPELINE)
     home = home or settings.data_dir
-    suite_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    suite_id = _new_suite_id()
     ledger = Ledger(settings.ledger_url)
     start = time.monotonic()
     with demo_environment(ExampleConfig.from_env()) as base:
         spec = load_experiments(experiments_file)  # validate (with the env) before any run
+        if "plain" in orchestrators and not spec.pipeline:
+            raise MlchaosError(NO_PIPELINE)
         procs = []
         for name in orchestrators:
             root = home / "suite" / name
@@ -173,39 +247,9 @@ def run_suite(
                 model_dir=str(root / "models"),
                 ds=base.ds,
             )
-            env = {
-                **os.environ,
-                **cfg.export(),
-                "MLCHAOS_LEDGER_URL": settings.ledger_url,
-                "MLCHAOS_HOME": str(settings.data_dir),
-                # the operator's file is deployment configuration: its safety is the ceiling of
-                # the inline experiments the Airflow worker sends in each run's conf
-                "MLCHAOS_EXPERIMENTS_FILE": str(Path(experiments_file).resolve()),
-                # the example projects (dags/, dagster_defs/) live at the repo root
-                "PYTHONPATH": os.pathsep.join(
-                    filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])
-                ),
-            }
-            log = root / "worker.log"
-            root.mkdir(parents=True, exist_ok=True)
-            procs.append(
-                (
-                    name,
-                    subprocess.Popen(
-                        [
-                            sys.executable,
-                            "-m",
-                            "mlchaos_orchestration.suite.run",
-                            name,
-                            str(experiments_file),
-                            suite_id,
-                        ],
-                        env=env,
-                        stdout=log.open("w"),
-                        stderr=subprocess.STDOUT,
-                    ),
-                )
-            )
+            env = {**_worker_env(experiments_file, project_dir), **cfg.export()}
+            cmd = [sys.executable, "-m", "mlchaos_orchestration.suite.run", name]
+            procs.append((name, _start(cmd + [str(experiments_file), suite_id], env, root)))
         total = len(spec.experiments) * len(orchestrators)
         while any(p.poll() is None for _, p in procs):
             if on_progress is not None:
@@ -217,12 +261,36 @@ def run_suite(
     missing = record_missing_verdicts(
         ledger, suite_id, spec.experiments, exit_codes, settings=settings
     )
+    meta = {
+        "orchestrators": orchestrators,
+        "experiments_file": str(experiments_file),
+        "worker_logs": {n: str(home / "suite" / n / "worker.log") for n in orchestrators},
+    }
+    return _report(ledger, suite_id, meta, exit_codes, missing, reports_dir, start)
+
+
+def _start(cmd: list[str], env: dict[str, str], root: Path) -> subprocess.Popen:
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / "worker.log").open("w") as log:
+        return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _report(
+    ledger: Any,
+    suite_id: str,
+    meta: dict[str, Any],
+    exit_codes: dict[str, int | None],
+    missing: list[dict[str, Any]],
+    reports_dir: str | Path,
+    start: float,
+) -> SuiteResult:
+    from mlchaos_orchestration.reporting.report import build_journal, write_report
+
     journal = build_journal(
         ledger,
         suite_id,
         meta={
-            "orchestrators": orchestrators,
-            "experiments_file": str(experiments_file),
+            **meta,
             "worker_exit_codes": exit_codes,
             "missing_verdicts": len(missing),
             "crashed": bool(missing) or any(c != 0 for c in exit_codes.values()),
@@ -233,6 +301,69 @@ def run_suite(
     return SuiteResult(suite_id, out, journal, time.monotonic() - start)
 
 
+def _run_targets(
+    experiments_file: str | Path,
+    targets: list[Any],
+    *,
+    reports_dir: str | Path,
+    ds: str | None,
+    project_dir: str | Path | None,
+    on_progress: Callable[[list[dict[str, Any]], float], None] | None,
+) -> SuiteResult:
+    """The user's pipelines on the user's data: a preflight of every target, then one worker
+    after the other (they may share data), one report."""
+    import datetime as dt
+
+    from mlchaos_orchestration.core.experiment import load_experiments
+    from mlchaos_orchestration.core.ledger import Ledger
+    from mlchaos_orchestration.settings import get_settings
+    from mlchaos_orchestration.suite.user_targets import preflight
+
+    day = ds or dt.datetime.now(dt.timezone.utc).date().isoformat()
+    try:
+        dt.date.fromisoformat(day)
+    except ValueError:
+        raise MlchaosError(f"--ds {day!r}: not a date (YYYY-MM-DD)") from None
+    settings = get_settings()
+    spec = load_experiments(experiments_file)  # validate (with the env) before any run
+    env = _worker_env(experiments_file, project_dir)
+    preflight(targets, env)
+    suite_id = _new_suite_id()
+    ledger = Ledger(settings.ledger_url)
+    start = time.monotonic()
+    total = len(spec.experiments) * len(targets)
+    exit_codes: dict[str, int | None] = {}
+    workers: dict[str, tuple[str, str, set[str]]] = {}
+    logs: dict[str, str] = {}
+    for target in targets:
+        before = {r["id"] for r in ledger.list_runs(limit=100_000, suite_id=suite_id)}
+        folder = re.sub(r"[^A-Za-z0-9_.-]+", "_", target.label)
+        cmd = [sys.executable, "-m", "mlchaos_orchestration.suite.run", "--target"]
+        cmd += [target.to_json(), str(experiments_file), suite_id, day]
+        logs[target.label] = str(settings.data_dir / "suite" / "targets" / folder / "worker.log")
+        proc = _start(cmd, env, Path(logs[target.label]).parent)
+        while proc.poll() is None:
+            if on_progress is not None:
+                on_progress(_progress(ledger, suite_id, total), time.monotonic() - start)
+            time.sleep(0.5)
+        exit_codes[target.label] = proc.returncode
+        after = {r["id"] for r in ledger.list_runs(limit=100_000, suite_id=suite_id)}
+        workers[target.label] = (target.kind, target.pipeline, after - before)
+    if on_progress is not None:
+        on_progress(_progress(ledger, suite_id, total), time.monotonic() - start)
+    missing = record_missing_verdicts(
+        ledger, suite_id, spec.experiments, exit_codes, settings=settings, workers=workers
+    )
+    meta = {
+        "orchestrators": sorted({t.kind for t in targets}),
+        "targets": [{**asdict(t), "describe": t.describe()} for t in targets],
+        "experiments_file": str(experiments_file),
+        "worker_logs": logs,
+        "ds": day,
+    }
+    return _report(ledger, suite_id, meta, exit_codes, missing, reports_dir, start)
+
+
 def _progress(ledger: Any, suite_id: str, total: int) -> list[dict[str, Any]]:
     rows = []
     for run in sorted(
@@ -241,6 +372,7 @@ def _progress(ledger: Any, suite_id: str, total: int) -> list[dict[str, Any]]:
         rows.append(
             {
                 "orchestrator": run["orchestrator"],
+                "pipeline": run.get("pipeline") or "",
                 "experiment": run["experiment"],
                 "status": run["status"],
                 "verdict": run["verdict"],
@@ -250,5 +382,14 @@ def _progress(ledger: Any, suite_id: str, total: int) -> list[dict[str, Any]]:
     return rows
 
 
+def _main(argv: list[str]) -> int:
+    """``ORCHESTRATOR FILE SUITE_ID`` (the example) or ``--target JSON FILE SUITE_ID DS``."""
+    if argv[0] == "--target":
+        from mlchaos_orchestration.suite.user_targets import Target, run_target
+
+        return run_target(Target.from_json(argv[1]), argv[2], argv[3], argv[4])
+    return worker(argv[0], argv[1], argv[2])
+
+
 if __name__ == "__main__":  # worker entry point: python -m mlchaos_orchestration.suite.run ...
-    sys.exit(worker(sys.argv[1], sys.argv[2], sys.argv[3]))
+    sys.exit(_main(sys.argv[1:]))

@@ -373,3 +373,17 @@ def _block(stdout: str, head: str) -> list[str]:
     start = next(i for i, x in enumerate(lines) if x.split(":")[0].split()[0] == head)
     end = next((i for i in range(start + 1, len(lines)) if not lines[i].startswith(" ")), None)
     return [x.strip() for x in lines[start:end]]
+
+
+def test_sweep_of_the_example_runs_outside_the_example_environment(tmp_path: Path) -> None:
+    from mlchaos_orchestration.suite.demo import EXPERIMENTS_PATH
+
+    env = {k: "" for k in ("MLCHAOS_RAW_ROOT", "MLCHAOS_FEATURES_URL", "MLCHAOS_MODEL_DIR")}
+    env["MLCHAOS_HOME"] = str(tmp_path / "home")
+    args = ["suite", str(EXPERIMENTS_PATH), "--orchestrator", "plain", "--sweep", "nulls-amount"]
+    args += ["--intensities", "0.001,0.2", "--reports-dir", str(tmp_path / "reports")]
+    out = run(args, env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "plain: minimum intensity detected for nulls-amount: 0.001" in out.stdout
+    journal = next((tmp_path / "reports").glob("*/journal.json")).read_text()
+    assert "nulls-amount@0.2" in journal and "nulls-amount@0.001" in journal

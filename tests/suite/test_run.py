@@ -103,6 +103,8 @@ def test_worker_crash_exits_3_with_error_rows(tmp_path: Path) -> None:
     out = _suite(tmp_path, EXPERIMENTS, CRASH_ON_BUILD="1")
     assert out.returncode == 3, out.stderr
     assert "without a verdict" in out.stderr and "plain exited 13" in out.stderr
+    log = Path(out.stderr.split("(worker log: ")[1].split(")")[0])
+    assert log.is_file() and log.is_relative_to(tmp_path / "home")
     journal, junit, html = _reports(tmp_path)
     rows = {r["experiment"]: r for r in journal["runs"]}
     assert set(rows) == {"control", "dups"}
