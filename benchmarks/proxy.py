@@ -41,14 +41,17 @@ def load(address: tuple[str, int], clients: int, seconds: float) -> list[float]:
     stop = time.perf_counter() + seconds
 
     def client(out: list[float]) -> None:
-        with socket.create_connection(address) as conn:
+        with socket.create_connection(address, timeout=5) as conn:  # never hangs for good
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             while time.perf_counter() < stop:
                 start = time.perf_counter()
                 conn.sendall(payload)
                 got = 0
                 while got < len(payload):
-                    got += len(conn.recv(65536))
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        raise ConnectionError("the proxy closed the connection")
+                    got += len(chunk)
                 out.append(time.perf_counter() - start)
 
     threads = [threading.Thread(target=client, args=(r,)) for r in results]
