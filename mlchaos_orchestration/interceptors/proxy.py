@@ -163,6 +163,10 @@ class FaultProxy:
                 self._server.close()
             for writer in list(self._writers):
                 writer.close()
+            pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in pending:  # connection pumps: finish them, none left half-started
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
             if self._server is not None:
                 await self._server.wait_closed()
 
