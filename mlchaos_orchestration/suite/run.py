@@ -251,12 +251,7 @@ def _run_example(
             cmd = [sys.executable, "-m", "mlchaos_orchestration.suite.run", name]
             procs.append((name, _start(cmd + [str(experiments_file), suite_id], env, root)))
         total = len(spec.experiments) * len(orchestrators)
-        while any(p.poll() is None for _, p in procs):
-            if on_progress is not None:
-                on_progress(_progress(ledger, suite_id, total), time.monotonic() - start)
-            time.sleep(0.5)
-        if on_progress is not None:
-            on_progress(_progress(ledger, suite_id, total), time.monotonic() - start)
+        _wait([p for _, p in procs], ledger, suite_id, total, start, on_progress)
     exit_codes = {n: p.returncode for n, p in procs}
     missing = record_missing_verdicts(
         ledger, suite_id, spec.experiments, exit_codes, settings=settings
@@ -267,6 +262,25 @@ def _run_example(
         "worker_logs": {n: str(home / "suite" / n / "worker.log") for n in orchestrators},
     }
     return _report(ledger, suite_id, meta, exit_codes, missing, reports_dir, start)
+
+
+def _wait(
+    procs: list[subprocess.Popen],
+    ledger: Any,
+    suite_id: str,
+    total: int,
+    start: float,
+    on_progress: Callable[[list[dict[str, Any]], float], None] | None,
+) -> None:
+    """Until every worker in ``procs`` exited, show progress read from the ledger (and once
+    more at the end)."""
+    while True:
+        running = any(p.poll() is None for p in procs)
+        if on_progress is not None:
+            on_progress(_progress(ledger, suite_id, total), time.monotonic() - start)
+        if not running:
+            return
+        time.sleep(0.5)
 
 
 def _start(cmd: list[str], env: dict[str, str], root: Path) -> subprocess.Popen:
@@ -342,15 +356,10 @@ def _run_targets(
         cmd += [target.to_json(), str(experiments_file), suite_id, day]
         logs[target.label] = str(settings.data_dir / "suite" / "targets" / folder / "worker.log")
         proc = _start(cmd, env, Path(logs[target.label]).parent)
-        while proc.poll() is None:
-            if on_progress is not None:
-                on_progress(_progress(ledger, suite_id, total), time.monotonic() - start)
-            time.sleep(0.5)
+        _wait([proc], ledger, suite_id, total, start, on_progress)
         exit_codes[target.label] = proc.returncode
         after = {r["id"] for r in ledger.list_runs(limit=100_000, suite_id=suite_id)}
         workers[target.label] = (target.kind, target.pipeline, after - before)
-    if on_progress is not None:
-        on_progress(_progress(ledger, suite_id, total), time.monotonic() - start)
     missing = record_missing_verdicts(
         ledger, suite_id, spec.experiments, exit_codes, settings=settings, workers=workers
     )
