@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
 # Set up everything `make test` / `make demo` need. Idempotent and fast when already done.
-#   scripts/bootstrap.sh [--with-browser]
+#   scripts/bootstrap.sh [--with-browser] [--with-serving]
 # - .venv (python3 -m venv) with `pip install -c constraints.txt -e '.[dev]'`, re-run only when
 #   pyproject.toml or constraints.txt changed (hash kept in .venv/.mlchaos-stamp);
 # - Debian's PostgreSQL server binaries (apt, as root; the system cluster is not started:
 #   tests start their own private servers);
 # - with --with-browser: Debian's chromium (apt), for browser tests. Never `playwright install`.
+# - with --with-serving: Debian's redis-server and prometheus (apt; services not started), for game days.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 with_browser=0
+with_serving=0
 for arg in "$@"; do
   case "$arg" in
     --with-browser) with_browser=1 ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    --with-serving) with_serving=1 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "bootstrap: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -66,6 +69,12 @@ fi
 
 if [[ $with_browser -eq 1 ]] && ! command -v chromium >/dev/null; then
   apt_install chromium
+fi
+
+# game day (serving side): a private Redis (online features) and Prometheus (probes) on loopback
+if [[ $with_serving -eq 1 ]]; then
+  command -v redis-server >/dev/null || apt_install redis-server
+  command -v prometheus >/dev/null || apt_install prometheus
 fi
 
 say "ready"

@@ -528,6 +528,10 @@ def _register_optional_commands() -> None:
         reason = f"{type(exc).__name__}: {exc}"
         for name in OPTIONAL_COMMANDS:
             _register_unavailable(name, reason)
+    try:
+        from mlchaos_orchestration.cli import gameday  # noqa: F401
+    except ImportError as exc:
+        _register_unavailable("gameday", f"{type(exc).__name__}: {exc}")
 
 
 def _register_unavailable(name: str, reason: str) -> None:

@@ -303,3 +303,12 @@ def _time(value: Any) -> dt.datetime | None:
         return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
         return None
+
+
+# ------------------------------------------------------------- building blocks for other reports
+#: the report's matplotlib style, its figure factory, axis decoration and legend placement, for
+#: other report sections (the game day's post-mortem) that must look the same
+STYLE = _RC
+new_figure = _figure
+decorate = _decorate
+legend_beside = _legend

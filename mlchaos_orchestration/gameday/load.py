@@ -1,0 +1,128 @@
+"""Load from the orchestrator's side: :class:`LoadProcess` runs :mod:`.loadgen` (Locust) in a
+child process and reads its per-second samples; :func:`measure_peak` finds the highest rate the
+API holds with p99 under the SLO and no errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+class LoadProcess:
+    """Constant-rate Locust load against ``host`` in its own process group."""
+
+    def __init__(
+        self, host: str, rate: float, duration_s: float, user_ids: list[int], workdir: Path
+    ) -> None:
+        self.host, self.rate, self.duration_s = host, rate, duration_s
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.ids_path = self.workdir / "user_ids.txt"
+        self.ids_path.write_text("\n".join(map(str, user_ids)))
+        fd, name = tempfile.mkstemp(prefix="load-", suffix=".jsonl", dir=self.workdir)
+        os.close(fd)
+        self.out = Path(name)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.started_at: float | None = None
+        self.stopped_at: float | None = None
+
+    def start(self) -> LoadProcess:
+        cmd = [
+            sys.executable, "-m", "mlchaos_orchestration.gameday.loadgen",
+            "--host", self.host, "--rate", str(self.rate), "--duration", str(self.duration_s),
+            "--ids", str(self.ids_path), "--out", str(self.out),
+        ]  # fmt: skip
+        log = (self.workdir / "loadgen.log").open("ab")
+        self.proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        log.close()
+        self.started_at = time.time()
+        return self
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait(self, timeout: float | None = None) -> None:
+        if self.proc is not None:
+            self.proc.wait(timeout)
+            self.stopped_at = self.stopped_at or time.time()
+
+    def stop(self, grace_s: float = 1.0) -> None:
+        """Stop the load now: SIGTERM (Locust stops its users), SIGKILL after ``grace_s``."""
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                proc.wait(wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        self.stopped_at = time.time()
+
+    def samples(self) -> list[dict[str, Any]]:
+        """Per-second samples written so far."""
+        lines = self.out.read_text().splitlines() if self.out.exists() else []
+        return [json.loads(line) for line in lines if line.strip()]
+
+
+@dataclass
+class Step:
+    """One rate tried while measuring the peak."""
+
+    rate: float
+    achieved_rps: float
+    p99_ms: float | None
+    error_ratio: float
+    ok: bool
+
+
+def summarize(samples: list[dict[str, Any]], skip_s: int = 1) -> tuple[float, float | None, float]:
+    """(achieved rps, p99 ms over the samples, error ratio), dropping the first ``skip_s``
+    seconds (ramp-up). p99 is the worst per-second p99, a conservative reading."""
+    used = samples[skip_s:] or samples
+    total = sum(s["requests"] for s in used)
+    failed = sum(s["failures"] for s in used)
+    p99s = [s["p99_ms"] for s in used if s.get("p99_ms") is not None]
+    rps = total / max(1, len(used))
+    return rps, (max(p99s) if p99s else None), (failed / total if total else 0.0)
+
+
+def measure_peak(
+    host: str,
+    user_ids: list[int],
+    workdir: Path,
+    slo_ms: float,
+    rates: list[float],
+    step_s: float = 4.0,
+) -> tuple[float, list[Step]]:
+    """Try ``rates`` in increasing order; the peak is the highest rate whose requests were all
+    served (achieved ≥ 90% of asked), with p99 under ``slo_ms`` and no errors. Stops at the
+    first rate that fails."""
+    steps: list[Step] = []
+    peak = 0.0
+    warm = LoadProcess(host, min(rates), 2.0, user_ids, workdir).start()  # first-call costs
+    warm.wait(timeout=40)
+    for rate in sorted(rates):
+        load = LoadProcess(host, rate, step_s, user_ids, workdir).start()
+        load.wait(timeout=step_s + 30)
+        rps, p99, errors = summarize(load.samples())
+        ok = p99 is not None and p99 < slo_ms and errors == 0 and rps >= 0.9 * rate
+        steps.append(Step(rate, round(rps, 1), p99, round(errors, 4), ok))
+        if not ok:
+            break
+        peak = rate
+    return peak, steps

@@ -1,0 +1,72 @@
+"""The example's serving side, prepared from the example pipeline: features built from the
+seeded events, a model trained on them, the online features materialized into Redis and the
+fallback defaults written beside the model."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlchaos_orchestration.gameday.featurestore import ONLINE_FEATURES, FeatureStore
+
+DAYS = ("2026-11-16", "2026-11-17", "2026-11-18", "2026-11-19", "2026-11-20")
+ROWS_PER_DAY = 2000
+SEED = 42
+
+
+@dataclass
+class ServingAssets:
+    """What the prediction API needs: the model file, the fallback defaults and the user ids
+    whose features are in the store."""
+
+    model_path: Path
+    defaults_path: Path
+    user_ids: list[int]
+
+
+def example_features() -> Any:
+    """The example pipeline's features for the demo days (seeded, same bytes every time)."""
+    import pandas as pd
+
+    from mlchaos_orchestration.examples.sample_data import generate_events
+    from mlchaos_orchestration.examples.steps import build_features
+
+    events = pd.concat([generate_events(ds, ROWS_PER_DAY, SEED) for ds in DAYS], ignore_index=True)
+    return build_features(events)
+
+
+def fallback_defaults(features: Any) -> dict[str, Any]:
+    """Medians of numeric online features, most frequent value of categorical ones."""
+    out: dict[str, Any] = {}
+    for name in ONLINE_FEATURES:
+        col = features[name]
+        if col.dtype.kind in "iuf":
+            out[name] = float(col.median())
+        else:
+            out[name] = str(col.mode().iloc[0])
+    return out
+
+
+def prepare_serving(redis_url: str, workdir: Path) -> ServingAssets:
+    """Train the example model, write it and the defaults under ``workdir``, and materialize
+    each user's latest online features into Redis."""
+    import joblib
+
+    from mlchaos_orchestration.examples.steps import train
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    features = example_features()
+    model, _metrics = train(features)
+    model_path = workdir / "model.joblib"
+    joblib.dump(model, model_path)
+    defaults_path = workdir / "fallback_features.json"
+    defaults_path.write_text(json.dumps(fallback_defaults(features), indent=2))
+    latest = features.sort_values("event_ts").drop_duplicates("user_id", keep="last")
+    store = FeatureStore(redis_url, timeout_s=5.0)
+    try:
+        store.materialize(latest[["user_id", *ONLINE_FEATURES]].to_dict("records"))
+    finally:
+        store.close()
+    return ServingAssets(model_path, defaults_path, sorted(int(u) for u in latest["user_id"]))

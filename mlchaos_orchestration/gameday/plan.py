@@ -1,0 +1,128 @@
+"""The game-day file: steady state (probes + tolerances), a stop condition (the kill switch) and
+experiments whose ``method`` runs actions — load, network toxics, serving faults, a batch
+pipeline experiment — in parallel, each with a start offset and a duration.
+
+```yaml
+gameday:
+  slo_ms: 200
+  peak: {rates: [50, 100, 150, 200], step_s: 4}
+  steady_state:
+    - {name: p99_latency, kind: latency_p99, max: 200}
+    - {name: error_ratio, kind: error_ratio, max: 0.01}
+    - {name: fallback_ratio, kind: fallback_ratio, role: info}
+  stop_conditions: {probe: p99_latency, consecutive: 3}
+experiments:
+  - name: redis-latency
+    mitigation: true
+    method:
+      - {action: load, rate: 150%, duration_s: 20}
+      - {action: network, target: redis, kind: latency, latency_ms: 100, jitter_ms: 20,
+         offset_s: 4, duration_s: 12}
+```
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from mlchaos_orchestration.errors import SpecError
+from mlchaos_orchestration.gameday.actions import ActionSpec
+from mlchaos_orchestration.gameday.probes import ProbeSpec
+
+
+class PeakSpec(BaseModel):
+    """How the API's peak rate is measured: the rates tried, seconds per rate."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rates: list[float] = Field(default_factory=lambda: [25, 50, 75, 100, 150, 200, 250, 300])
+    step_s: float = Field(4.0, ge=2, le=60)
+
+
+class StopCondition(BaseModel):
+    """The kill switch: ``probe`` out of tolerance in ``consecutive`` samples in a row."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    probe: str
+    consecutive: int = Field(3, ge=1, le=100)
+
+
+class GameDaySettings(BaseModel):
+    """What every experiment of the file shares."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    slo_ms: float = Field(200.0, gt=0)
+    peak: PeakSpec = Field(default_factory=PeakSpec)
+    steady_state: list[ProbeSpec]
+    stop_conditions: StopCondition | None = None
+    sample_every_s: float = Field(1.0, ge=0.2, le=10)
+    before_s: float = Field(3.0, ge=0, le=120, description="steady-state check before")
+    after_s: float = Field(4.0, ge=0, le=300, description="recovery check after")
+    prometheus: bool = Field(True, description="use a Prometheus server when one is installed")
+
+    @model_validator(mode="after")
+    def _known_probe(self) -> GameDaySettings:
+        names = [p.name for p in self.steady_state]
+        if len(set(names)) != len(names):
+            raise ValueError("steady_state probe names must be unique")
+        if self.stop_conditions and self.stop_conditions.probe not in names:
+            raise ValueError(
+                f"stop_conditions.probe {self.stop_conditions.probe!r} is not a steady_state "
+                f"probe ({', '.join(names)})"
+            )
+        return self
+
+
+class GameDayExperiment(BaseModel):
+    """One exercise: the mitigation switch and the method's actions."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    mitigation: bool = True
+    method: list[ActionSpec] = Field(min_length=1)
+    rollbacks: list[ActionSpec] = Field(default_factory=list)
+
+    @property
+    def duration_s(self) -> float:
+        """When the last action ends."""
+        return max(a.offset_s + (a.duration_s or 0.0) for a in self.method)
+
+
+class GameDayFile(BaseModel):
+    """A whole game-day file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    gameday: GameDaySettings
+    experiments: list[GameDayExperiment] = Field(min_length=1)
+
+    def experiment(self, name: str) -> GameDayExperiment:
+        for exp in self.experiments:
+            if exp.name == name:
+                return exp
+        known = ", ".join(e.name for e in self.experiments)
+        raise SpecError([f"no game-day experiment {name!r} (known: {known})"])
+
+
+def load_gameday(path: str | Path) -> GameDayFile:
+    """Parse and validate a game-day file; :class:`SpecError` lists every problem, one a line."""
+    try:
+        raw: Any = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise SpecError([f"{path}: {exc}"]) from None
+    try:
+        return GameDayFile.model_validate(raw)
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in err['loc']) or '<file>'}: {err['msg']}"
+            for err in exc.errors()
+        ]
+        raise SpecError(problems) from None

@@ -1,0 +1,149 @@
+"""The kill switch, verdicts and clean-up on a real stack (Redis, uvicorn, Locust, Prometheus)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from typing import Any
+
+import pytest
+
+from mlchaos_orchestration.core.ledger import Ledger
+from mlchaos_orchestration.gameday.actions import GameContext
+from mlchaos_orchestration.gameday.plan import GameDayFile
+from mlchaos_orchestration.gameday.probes import MetricsSource, Probes, PrometheusSource
+from mlchaos_orchestration.gameday.runner import run_experiment
+from mlchaos_orchestration.gameday.stack import PrometheusServer, http_get
+
+
+def plan(
+    method: list[dict[str, Any]], consecutive: int = 2, mitigation: bool = True
+) -> GameDayFile:
+    return GameDayFile.model_validate(
+        {
+            "gameday": {
+                "slo_ms": 200,
+                "steady_state": [
+                    {"name": "p99_latency", "kind": "latency_p99", "max": 200, "window_s": 2},
+                    {"name": "error_ratio", "kind": "error_ratio", "max": 0.01, "window_s": 2},
+                    {
+                        "name": "fallback_ratio",
+                        "kind": "fallback_ratio",
+                        "role": "info",
+                        "window_s": 2,
+                    },
+                ],  # fmt: skip
+                "stop_conditions": {"probe": "p99_latency", "consecutive": consecutive},
+                "before_s": 0,
+                "after_s": 1,
+            },
+            "experiments": [{"name": "x", "mitigation": mitigation, "method": method}],
+        }
+    )
+
+
+def context(serving: Any, api: Any, tmp_path: Any) -> GameContext:
+    return GameContext(
+        api.url, {"redis": serving.proxy}, 40.0, serving.assets.user_ids, tmp_path, lambda *_: None
+    )
+
+
+def test_kill_switch_stops_faults_and_load_within_two_seconds(
+    serving: Any, api: Any, tmp_path: Any
+) -> None:
+    spec = plan(
+        [
+            {"action": "load", "rate": 30, "duration_s": 60},
+            {"action": "serving_fault", "latency_ms": 400, "offset_s": 2, "duration_s": 60},
+            {
+                "action": "network",
+                "target": "redis",
+                "kind": "latency",
+                "latency_ms": 5,
+                "offset_s": 2,
+                "duration_s": 60,
+            },
+        ]  # fmt: skip
+    )
+    ctx = context(serving, api, tmp_path)
+    probes = Probes(spec.gameday.steady_state, MetricsSource(api.url + "/metrics"))
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    start = time.monotonic()
+    outcome = run_experiment(spec.experiments[0], spec, ctx, probes, ledger)
+    assert time.monotonic() - start < 30  # not the 60 s the actions asked for
+    assert outcome.verdict == "breached" and outcome.kill_switch["fired"]
+    assert outcome.kill_switch["delay_s"] <= 2.0
+    load = ctx.handles["load#0"]
+    assert not load.running()  # the Locust process is gone
+    assert serving.proxy.toxics() == []
+    assert http_get(api.url + "/mlchaos/serving-faults").count(b'"latency_ms":0.0') == 1
+    kinds = [e.kind for e in ledger.events(outcome.run_id)]
+    assert "gameday_kill_switch" in kinds
+    assert ledger.get_run(outcome.run_id)["verdict"] == "breached"
+
+
+def test_graceful_degradation_with_the_mitigation(serving: Any, api: Any, tmp_path: Any) -> None:
+    spec = plan(
+        [
+            {"action": "load", "rate": 10, "duration_s": 9},
+            {
+                "action": "network",
+                "target": "redis",
+                "kind": "latency",
+                "latency_ms": 100,
+                "offset_s": 2,
+                "duration_s": 5,
+            },
+        ],  # fmt: skip
+        consecutive=100,
+    )
+    ctx = context(serving, api, tmp_path)
+    probes = Probes(spec.gameday.steady_state, MetricsSource(api.url + "/metrics"))
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    outcome = run_experiment(spec.experiments[0], spec, ctx, probes, ledger)
+    assert outcome.fallback_ratio and outcome.fallback_ratio > 0.2
+    assert outcome.verdict == "degraded_gracefully", outcome.reason
+    assert outcome.p99_ms is not None and outcome.p99_ms < 200
+
+
+def test_abort_by_hand_stops_everything(serving: Any, api: Any, tmp_path: Any) -> None:
+    import threading
+
+    spec = plan([{"action": "load", "rate": 10, "duration_s": 60}], consecutive=100)
+    ctx = context(serving, api, tmp_path)
+    probes = Probes(spec.gameday.steady_state, MetricsSource(api.url + "/metrics"))
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    threading.Timer(3.0, lambda: ledger.request_abort()).start()
+    outcome = run_experiment(spec.experiments[0], spec, ctx, probes, ledger)
+    assert outcome.verdict == "aborted"
+    assert not ctx.handles["load#0"].running()
+
+
+@pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus not installed")
+def test_prometheus_and_metrics_fallback_agree(serving: Any, api: Any, tmp_path: Any) -> None:
+    from mlchaos_orchestration.gameday.load import LoadProcess
+
+    target = api.url.removeprefix("http://")
+    with PrometheusServer([target], tmp_path / "prom") as prom:
+        prom.wait_for_first_scrape()
+        load = LoadProcess(api.url, 30, 10, serving.assets.user_ids, tmp_path / "load").start()
+        try:
+            spec = plan([{"action": "load", "rate": 1, "duration_s": 1}]).gameday.steady_state
+            rate = next(p for p in spec if p.kind == "error_ratio").model_copy(
+                update={"kind": "request_rate", "name": "rps", "max": None, "min": 1,
+                        "window_s": 4}
+            )  # fmt: skip
+            direct = MetricsSource(api.url + "/metrics")
+            via_prom = PrometheusSource(prom.url)
+            values: list[tuple[float | None, float | None]] = []
+            for _ in range(9):
+                direct.refresh()
+                values.append((direct.value(rate), via_prom.value(rate)))
+                time.sleep(1)
+        finally:
+            load.stop()
+        both = [(d, p) for d, p in values if d and p]
+        assert both, values
+        d, p = both[-1]
+        assert d == pytest.approx(30, rel=0.35) and p == pytest.approx(30, rel=0.35)
+    assert not prom.running()
