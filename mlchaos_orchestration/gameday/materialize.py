@@ -70,3 +70,18 @@ def prepare_serving(redis_url: str, workdir: Path) -> ServingAssets:
     finally:
         store.close()
     return ServingAssets(model_path, defaults_path, sorted(int(u) for u in latest["user_id"]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m mlchaos_orchestration.gameday.materialize REDIS_URL OUT_DIR``: prepare the
+    serving side (the staging stack's one-shot ``serving-init``)."""
+    import sys
+
+    redis_url, out = (argv if argv is not None else sys.argv[1:])[:2]
+    assets = prepare_serving(redis_url, Path(out))
+    print(f"serving assets in {out}: {len(assets.user_ids)} users materialized")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
