@@ -34,6 +34,12 @@ def gameday(
     if unknown:
         raise typer.BadParameter(f"unknown verdict(s) {unknown}; known: {GAMEDAY_VERDICTS}")
     plan = load_gameday(file)
+    import signal
+
+    def _terminate(*_: object) -> None:  # SIGTERM: unwind, so every server and fault stops
+        raise SystemExit(143)
+
+    signal.signal(signal.SIGTERM, _terminate)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     workdir = reports_dir / stamp
     result = run_gameday(

@@ -169,6 +169,8 @@ class PipelineAction(_Action):
     sla_s: float = Field(60.0, gt=0)
 
     def start(self, ctx: GameContext, key: str) -> dict[str, Any]:
+        from mlchaos_orchestration.gameday.stack import die_with_parent
+
         out = ctx.workdir / f"{key.replace('#', '-')}.json"
         cmd = [
             sys.executable,
@@ -178,7 +180,13 @@ class PipelineAction(_Action):
             str(out),
         ]
         log = (ctx.workdir / "batch.log").open("ab")
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
         log.close()
         ctx.handles[key] = (proc, out, time.time())
         return {"experiment": self.experiment, "sla_s": self.sla_s}

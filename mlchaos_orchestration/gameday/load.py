@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlchaos_orchestration.gameday.stack import die_with_parent
+
 
 class LoadProcess:
     """Constant-rate Locust load against ``host`` in its own process group."""
@@ -42,7 +44,11 @@ class LoadProcess:
         ]  # fmt: skip
         log = (self.workdir / "loadgen.log").open("ab")
         self.proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         log.close()
         self.started_at = time.time()

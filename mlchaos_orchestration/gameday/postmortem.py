@@ -106,8 +106,8 @@ def action_items(o: Outcome, slo_ms: float) -> list[str]:
         )
     if o.kill_switch.get("fired"):
         items.append(
-            f"the kill switch stopped the experiment {o.kill_switch['delay_s']:.2f} s after the "
-            f"{o.kill_switch['consecutive']}th breach in a row: keep it armed in production"
+            f"the kill switch stopped the experiment {o.kill_switch['delay_s']:.2f} s after "
+            f"{o.kill_switch['consecutive']} breaches in a row: keep it armed in production"
         )
     if o.pipeline is not None and not o.pipeline.get("within_sla"):
         items.append(
@@ -203,7 +203,10 @@ def render_html(result: GameDayResult) -> str:
         ]
         parts.append("</table><h3>Impact</h3><ul>")
         parts.append(f"<li>requests under load: {imp['requests']}, errors: {imp['errors']}</li>")
-        parts.append(f"<li>worst fallback ratio: {_fmt(imp['fallback_ratio'])}</li>")
+        share = imp["fallback_ratio"]
+        parts.append(
+            f"<li>worst fallback share: {'none' if not share else f'{share:.0%} of requests'}</li>"
+        )
         parts.append(
             f"<li>SLO budget burned: {_fmt(imp['slo_budget_burned'])} of the method's "
             "samples had p99 over the SLO</li>"

@@ -129,7 +129,6 @@ def run_experiment(
     streak = 0
     fired: dict[str, Any] = {"fired": False}
     aborted = False
-    horizon = exp.duration_s
 
     def stop_all(reason: str) -> None:
         for action, key in zip(exp.method, keys, strict=True):
@@ -171,8 +170,8 @@ def run_experiment(
                 timeline("aborted", {"by": "mlchaos abort"})
                 stop_all("abort")
                 aborted = True
-            if len(stopped) == len(keys) and (fired["fired"] or aborted or now >= horizon):
-                break
+            if fired["fired"] or aborted:
+                break  # every started action is stopped; the others never start
             if all(k in stopped for k in started) and len(started) == len(keys):
                 break
             time.sleep(max(0.0, settings.sample_every_s - 0.05))

@@ -34,6 +34,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def die_with_parent() -> None:
+    """``preexec_fn``: the child gets SIGTERM when the process that started it dies (Linux
+    ``PR_SET_PDEATHSIG``), so a killed game day leaves no server behind."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:  # not glibc: the stop() calls remain the clean-up
+        pass
+
+
 def http_get(url: str, timeout: float = 2.0) -> bytes:
     """GET ``url`` ignoring any ``*_proxy`` variables (loopback services)."""
     with _DIRECT.open(url, timeout=timeout) as resp:
@@ -65,6 +76,7 @@ class _Process:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=die_with_parent,
             )
 
     def _wait_until(self, ready: Any, timeout: float) -> None:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from mlchaos_orchestration.gameday.postmortem import action_items, last_line, render_html, timeline
 from mlchaos_orchestration.gameday.runner import GameDayResult, Outcome
+
+CHROMIUM = Path("/usr/bin/chromium")
 
 
 def outcome(**kw: object) -> Outcome:
@@ -54,3 +58,36 @@ def test_html_has_summary_plot_with_labelled_axes_and_last_line() -> None:
     assert last_line(result) == (
         "gameday: breached p99=900 ms at 150 rps (150% of peak 100); kill switch fired"
     )
+
+
+def test_postmortem_fits_1300px_in_a_real_browser(tmp_path: Path) -> None:
+    """Debian's chromium (installed by make test's bootstrap): no horizontal overflow, no
+    scripts, one plot per experiment with its axis labels; the screenshot stays in tmp_path."""
+    from playwright.sync_api import sync_playwright
+
+    from mlchaos_orchestration.gameday.postmortem import write_postmortem
+
+    assert CHROMIUM.exists(), "chromium missing: scripts/bootstrap.sh --with-browser"
+    two = [outcome(), outcome(name="redis-latency-mitigated", mitigation=True,
+                              verdict="degraded_gracefully", fallback_ratio=0.4)]  # fmt: skip
+    html = write_postmortem(
+        GameDayResult(100.0, [], 200.0, "prometheus", two, 1.8e9, 60.0), tmp_path
+    )
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1300, "height": 900})
+            page.goto(html.as_uri())
+            page.screenshot(path=str(tmp_path / "postmortem-1300.png"), full_page=True)
+            m = page.evaluate(
+                "() => ({w: document.documentElement.scrollWidth,"
+                " scripts: document.scripts.length,"
+                " svgs: [...document.querySelectorAll('svg.plot')].map(s => s.textContent)})"
+            )
+        finally:
+            browser.close()
+    assert m["w"] <= 1300 and m["scripts"] == 0
+    assert len(m["svgs"]) == 2
+    assert all("p99 latency (ms)" in t and "% of requests" in t for t in m["svgs"])

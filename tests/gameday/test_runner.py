@@ -147,3 +147,59 @@ def test_prometheus_and_metrics_fallback_agree(serving: Any, api: Any, tmp_path:
         d, p = both[-1]
         assert d == pytest.approx(30, rel=0.35) and p == pytest.approx(30, rel=0.35)
     assert not prom.running()
+
+
+def test_kill_switch_before_the_fault_starts_ends_the_method(
+    serving: Any, api: Any, tmp_path: Any
+) -> None:
+    """Overloaded before the fault: the kill switch fires, and the fault never starts."""
+    spec = plan(
+        [
+            {"action": "load", "rate": 10, "duration_s": 60},
+            {"action": "serving_fault", "latency_ms": 400, "offset_s": 0.5, "duration_s": 60},
+            {
+                "action": "network",
+                "target": "redis",
+                "kind": "latency",
+                "latency_ms": 1,
+                "offset_s": 50,
+                "duration_s": 5,
+            },
+        ]  # fmt: skip
+    )
+    ctx = context(serving, api, tmp_path)
+    probes = Probes(spec.gameday.steady_state, MetricsSource(api.url + "/metrics"))
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    start = time.monotonic()
+    outcome = run_experiment(spec.experiments[0], spec, ctx, probes, ledger)
+    assert outcome.kill_switch["fired"] and time.monotonic() - start < 30
+    assert "network#2" not in {e.get("action") for e in outcome.timeline}
+    assert serving.proxy.toxics() == []
+
+
+def test_a_killed_game_day_leaves_no_server_behind(tmp_path: Any) -> None:
+    """SIGKILL the process that started the servers: they die with it (PR_SET_PDEATHSIG)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import time\n"
+        "from mlchaos_orchestration.gameday.stack import RedisServer\n"
+        "r = RedisServer().start(); print(r.proc.pid, flush=True); time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    parent.kill()
+    parent.wait()
+    import psutil
+
+    deadline = time.monotonic() + 5
+    while psutil.pid_exists(child) and time.monotonic() < deadline:
+        try:
+            if psutil.Process(child).status() == psutil.STATUS_ZOMBIE:
+                break
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.1)
+    alive = psutil.pid_exists(child) and psutil.Process(child).status() != psutil.STATUS_ZOMBIE
+    assert not alive
