@@ -88,7 +88,11 @@ class GameDayExperiment(BaseModel):
     description: str = ""
     mitigation: bool = True
     method: list[ActionSpec] = Field(min_length=1)
-    rollbacks: list[ActionSpec] = Field(default_factory=list)
+    rollbacks: list[ActionSpec] = Field(
+        default_factory=list,
+        description="run after the method whatever happened (kill switch included), each held "
+        "for its duration_s; every method action already undoes itself when stopped",
+    )
 
     @property
     def duration_s(self) -> float:

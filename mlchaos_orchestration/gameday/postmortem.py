@@ -45,6 +45,8 @@ def timeline(o: Outcome, slo_ms: float) -> list[tuple[float, str]]:
             items.append((ev["t"], f"{ev['action']} stopped: {ev.get('reason')}"))
         elif what == "kill_switch":
             items.append((ev["t"], f"kill switch fired: {ev['probe']} = {_fmt(ev.get('value'))}"))
+        elif what in ("rollback_started", "rollback_stopped"):
+            items.append((ev["t"], f"{ev['action']} {what.split('_')[1]}"))
         elif what == "aborted":
             items.append((ev["t"], "aborted by mlchaos abort"))
         elif what == "steady_state_check":

@@ -184,6 +184,15 @@ def run_experiment(
                 {"action": key, "start": started[key] - t0, "end": stopped.get(key, t0) - t0}
             )
 
+    # ------------------------------------------------------------------ rollbacks
+    for index, action in enumerate(exp.rollbacks):  # always, also after the kill switch
+        key = f"rollback-{action.key(index)}"
+        try:
+            timeline("rollback_started", {"action": key, **action.start(ctx, key)})
+            time.sleep(action.duration_s or 0.0)
+        finally:
+            timeline("rollback_stopped", {"action": key, **action.stop(ctx, key)})
+
     # ------------------------------------------------------------------ after
     timeline("steady_state_check", {"phase": "after"})
     end = time.monotonic() + settings.after_s

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from mlchaos_orchestration.core.ledger import Ledger
-from mlchaos_orchestration.gameday.actions import GameContext
+from mlchaos_orchestration.gameday.actions import GameContext, ServingFaultAction
 from mlchaos_orchestration.gameday.plan import GameDayFile
 from mlchaos_orchestration.gameday.probes import MetricsSource, Probes, PrometheusSource
 from mlchaos_orchestration.gameday.runner import run_experiment
@@ -106,10 +106,15 @@ def test_graceful_degradation_with_the_mitigation(serving: Any, api: Any, tmp_pa
     assert outcome.p99_ms is not None and outcome.p99_ms < 200
 
 
-def test_abort_by_hand_stops_everything(serving: Any, api: Any, tmp_path: Any) -> None:
+def test_abort_by_hand_stops_everything_and_rollbacks_still_run(
+    serving: Any, api: Any, tmp_path: Any
+) -> None:
     import threading
 
     spec = plan([{"action": "load", "rate": 10, "duration_s": 60}], consecutive=100)
+    spec.experiments[0].rollbacks.append(
+        ServingFaultAction(action="serving_fault", duration_s=0.1)  # clears serving faults
+    )
     ctx = context(serving, api, tmp_path)
     probes = Probes(spec.gameday.steady_state, MetricsSource(api.url + "/metrics"))
     ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
@@ -117,6 +122,10 @@ def test_abort_by_hand_stops_everything(serving: Any, api: Any, tmp_path: Any) -
     outcome = run_experiment(spec.experiments[0], spec, ctx, probes, ledger)
     assert outcome.verdict == "aborted"
     assert not ctx.handles["load#0"].running()
+    whats = [e["what"] for e in outcome.timeline]
+    assert (
+        whats.index("aborted") < whats.index("rollback_started") < whats.index("rollback_stopped")
+    )
 
 
 @pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus not installed")
