@@ -12,7 +12,10 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "mlchaos_orchestration"
 #: file names that several folders share on purpose: the same role in each folder
 #: (an adapter's gate / runner, a folder's base classes) or the same backend (s3, sql)
-SHARED_NAMES = {"__init__.py", "__main__.py", "base.py", "gate.py", "runner.py", "s3.py", "sql.py"}
+SHARED_NAMES = {
+    "__init__.py", "__main__.py", "base.py", "gate.py", "runner.py", "s3.py", "sql.py",
+    "resilience.py",  # each adapter's weekly resilience run
+}  # fmt: skip
 #: test folders that mirror no package folder by design
 NOT_MIRRORED = {"e2e", "reliability", "docker"}
 
@@ -30,7 +33,8 @@ def test_one_experiments_file_for_the_example() -> None:
     found = [
         p.relative_to(ROOT)
         for p in ROOT.rglob("experiments.yaml")
-        if not {".venv", "tests", ".git", ".mlchaos", "reports"} & set(p.relative_to(ROOT).parts)
+        if not {".venv", "tests", ".git", ".mlchaos", "reports", "build", "dist"}
+        & set(p.relative_to(ROOT).parts)
     ]
     assert found == [Path("mlchaos_orchestration/examples/experiments.yaml")]
 

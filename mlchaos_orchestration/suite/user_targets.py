@@ -42,6 +42,7 @@ class Target:
     dags_folder: str | None = None
     job: str | None = None
     label: str = ""  #: the worker's name in exit codes and error rows
+    url: str | None = None  #: a running Airflow's base URL (``--airflow-url``): runs via REST
 
     @property
     def pipeline(self) -> str:
@@ -49,6 +50,8 @@ class Target:
         return f"{self.ref}/{self.job}" if self.job else self.ref
 
     def describe(self) -> str:
+        if self.url:
+            return f"Airflow DAG {self.ref} at {self.url}"
         if self.kind == "airflow":
             return f"Airflow DAG {self.ref} ({self.dags_folder})"
         if self.kind == "dagster":
@@ -72,11 +75,18 @@ def resolve_targets(
     dagster_defs: str | None = None,
     job: str | None = None,
     plain: bool = False,
+    airflow_url: str | None = None,
 ) -> list[Target]:
     """The targets named by the flags or by the file's ``targets:`` (not both); ``plain`` adds
     the file's ``pipeline:``. Relative DAGs folders in the file are relative to the file."""
     if dags_folder and not airflow_dag:
         raise MlchaosError("--dags-folder needs --airflow-dag DAG_ID")
+    if airflow_url and not airflow_dag:
+        raise MlchaosError("--airflow-url needs --airflow-dag DAG_ID")
+    if airflow_url and dags_folder:
+        raise MlchaosError("--airflow-url runs the DAG where it is deployed: no --dags-folder")
+    if airflow_url and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", airflow_url):
+        raise MlchaosError(f"--airflow-url {airflow_url!r}: not an http(s) URL")
     if job and not dagster_defs:
         raise MlchaosError("--job needs --dagster-defs module:attribute")
     flags = bool(airflow_dag or dagster_defs)
@@ -101,7 +111,8 @@ def resolve_targets(
             if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,250}", airflow_dag):
                 raise MlchaosError(f"--airflow-dag {airflow_dag!r}: not a DAG id")
             cwd = Path.cwd()
-            found.append(("airflow", airflow_dag, _folder(dags_folder, cwd), None))
+            folder = None if airflow_url else _folder(dags_folder, cwd)
+            found.append(("airflow", airflow_dag, folder, None))
         if dagster_defs:
             _check_ref(dagster_defs, "--dagster-defs")
             found.append(("dagster", dagster_defs, None, job))
@@ -112,8 +123,16 @@ def resolve_targets(
     if twice:
         raise MlchaosError(f"targets: {twice[0]} {twice[1]} is named twice")
     kinds = [k for k, *_ in found]
+    url = airflow_url.rstrip("/") if airflow_url else None
     return [
-        Target(kind, ref, folder, job_name, kind if kinds.count(kind) == 1 else f"{kind}:{ref}")
+        Target(
+            kind,
+            ref,
+            folder,
+            job_name,
+            kind if kinds.count(kind) == 1 else f"{kind}:{ref}",
+            url=url if kind == "airflow" and not folder else None,
+        )
         for kind, ref, folder, job_name in found
     ]
 
@@ -202,7 +221,7 @@ def check_targets(targets: list[Target]) -> str | None:
     """The first problem of ``targets`` as one line, or None (runs in the preflight process)."""
     for target in targets:
         try:
-            problem = _CHECKS[target.kind](target)
+            problem = _CHECKS[_dispatch(target)](target)
         except MlchaosError as exc:
             problem = _line(str(exc))
         except Exception as exc:  # noqa: BLE001 - whatever the user's code raises: one line
@@ -259,7 +278,23 @@ def _check_plain(target: Target) -> str | None:
     return None
 
 
-_CHECKS = {"airflow": _check_airflow, "dagster": _check_dagster, "plain": _check_plain}
+def _check_airflow_rest(target: Target) -> str | None:
+    from mlchaos_orchestration.suite.airflow_rest import check_rest_target
+
+    return check_rest_target(target)
+
+
+def _dispatch(target: Target) -> str:
+    """The key of a target's check and runner: its kind, ``airflow_rest`` with a URL."""
+    return "airflow_rest" if target.url else target.kind
+
+
+_CHECKS = {
+    "airflow": _check_airflow,
+    "airflow_rest": _check_airflow_rest,
+    "dagster": _check_dagster,
+    "plain": _check_plain,
+}
 
 
 def _import_ref(ref: str, what: str) -> Any:
@@ -302,7 +337,7 @@ def run_target(target: Target, experiments_file: str, suite_id: str, ds: str) ->
     from mlchaos_orchestration.core.experiment import load_experiments
 
     spec = load_experiments(experiments_file)
-    run_one = _RUNNERS[target.kind](target, experiments_file, ds)
+    run_one = _RUNNERS[_dispatch(target)](target, experiments_file, ds)
     failures = 0
     for exp in spec.experiments:
         try:
@@ -364,7 +399,18 @@ def _plain_runner(target: Target, experiments_file: str, ds: str) -> Any:
     return one
 
 
-_RUNNERS = {"airflow": _airflow_runner, "dagster": _dagster_runner, "plain": _plain_runner}
+def _airflow_rest_runner(target: Target, experiments_file: str, ds: str) -> Any:
+    from mlchaos_orchestration.suite.airflow_rest import rest_runner
+
+    return rest_runner(target, experiments_file, ds)
+
+
+_RUNNERS = {
+    "airflow": _airflow_runner,
+    "airflow_rest": _airflow_rest_runner,
+    "dagster": _dagster_runner,
+    "plain": _plain_runner,
+}
 
 
 def main(argv: list[str]) -> int:
