@@ -12,6 +12,7 @@ Usage::
     verdict = run_experiment_dagster(defs, load_experiments("experiments.yaml").get("nulls"),
                                      partition_key="2026-11-20")
     # or launch a run with the tag mlchaos/experiment=nulls (the sensors finish it)
+    # weekly: Definitions.merge(defs, weekly_resilience(defs, "experiments.yaml").defs)
 
 A stored fault's ``at`` names the step BEFORE which it lands: it is applied in the producing
 step right after the user's compute returned (for a check name: after the checked asset), so an
@@ -39,6 +40,9 @@ _EXPORTS = {
     "with_chaos": ".wrap",
     "resilience_job": ".resilience",
     "resilience_schedule": ".resilience",
+    "weekly_resilience": ".resilience",
+    "MlchaosResource": ".resource",
+    "tag_verdict": ".finishing",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -5,7 +5,8 @@ Our sensor acts on chaos runs only (tag ``mlchaos/run_id``, ``mlchaos/experiment
 variable (never logged or stored) and records ``alert_sent`` / ``alert_failed`` (channel
 ``mlchaos_webhook``) through :func:`mlchaos_orchestration.core.alerts.alert`, once per run (the
 daemon and :func:`~.runner.run_experiment_dagster` may both evaluate the sensor). Dormant runs
-are left to the user's own alerting: nothing is posted for them.
+are left to the user's own alerting: nothing is posted for them, unless the sensor is built with
+``all_runs=True`` (then every failed run is posted; nothing is recorded for a dormant run).
 
 :func:`observe_user_sensors` evaluates the user's own run-failure sensors (e.g. dagster-slack's
 ``make_slack_on_run_failure_sensor``) for one failed chaos run the way the daemon does
@@ -29,16 +30,23 @@ SENSOR_NAME = "mlchaos_alert_on_failure"
 SOURCE = "dagster:failure_sensor"
 
 
-def deliver_alert(run: dg.DagsterRun, message: str, *, webhook_url_env: str | None = None) -> bool:
+def deliver_alert(
+    run: dg.DagsterRun,
+    message: str,
+    *,
+    webhook_url_env: str | None = None,
+    all_runs: bool = False,
+) -> bool:
     """Post the failure alert for the chaos run ``run``; True if the endpoint answered 2xx.
-    Dormant runs (no chaos tags) are not alerted here (False): the user's alerting owns them."""
+    Dormant runs (no chaos tags) are not alerted here (False): the user's alerting owns them -
+    unless ``all_runs`` (posted, not recorded: there is no ledger run)."""
     from mlchaos_orchestration.core.alerts import alert
     from mlchaos_orchestration.core.ledger import Ledger
 
     text = f"Dagster run {run.run_id} of {run.job_name} failed: {message}"[:2000]
     ledger_run_id = ledger_run_id_of(run.tags, run.run_id)
     if not ledger_run_id:
-        return False
+        return all_runs and _post_dormant(run, text, webhook_url_env)
     ledger = Ledger()
     if ledger.get_run(ledger_run_id) is None:
         return False  # a refused run-time experiment: no ledger run was begun
@@ -55,6 +63,16 @@ def deliver_alert(run: dg.DagsterRun, message: str, *, webhook_url_env: str | No
     )
 
 
+def _post_dormant(run: dg.DagsterRun, text: str, webhook_url_env: str | None) -> bool:
+    import os
+
+    from mlchaos_orchestration.core.alerts import send_webhook
+
+    url = os.environ.get(webhook_url_env or "MLCHAOS_ALERT_WEBHOOK_URL", "")
+    payload = {"text": text, "source": SOURCE, "dagster_run_id": run.run_id, "job": run.job_name}
+    return bool(url) and send_webhook(url, payload)[0]
+
+
 def _experiment_webhook_env(ledger: object, run_id: str) -> str:
     run = ledger.get_run(run_id) or {}  # type: ignore[attr-defined]
     exp = (run.get("meta") or {}).get("experiment") or {}
@@ -69,21 +87,28 @@ def chaos_alert_sensor(
     consumer: str | None = None,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
     scopes: "Scopes | None" = None,
+    all_runs: bool = False,
 ) -> dg.SensorDefinition:
     """A run-failure sensor (running by default) that delivers :func:`deliver_alert` for chaos
-    runs, then finishes tag-launched chaos runs (:func:`~.finishing.finish_tagged_run`)."""
+    runs (every failed run with ``all_runs``), then finishes tag-launched chaos runs
+    (:func:`~.finishing.finish_tagged_run`)."""
     from mlchaos_orchestration.dagster.finishing import finish_tagged_run
 
     @dg.run_failure_sensor(
         name=name,
         default_status=default_status,
-        description="mlchaos: post failed runs to the alert webhook",
+        description="mlchaos: post failed "
+        + ("runs" if all_runs else "chaos runs")
+        + " to the alert webhook",
     )
     def _alert_on_failure(context: dg.RunFailureSensorContext) -> None:
-        if not ledger_run_id_of(context.dagster_run.tags, context.dagster_run.run_id):
+        chaos = bool(ledger_run_id_of(context.dagster_run.tags, context.dagster_run.run_id))
+        if not (chaos or all_runs):
             return  # dormant run: the user's own alerting owns it
         message = context.failure_event.message or "run failed"
-        delivered = deliver_alert(context.dagster_run, message, webhook_url_env=webhook_url_env)
+        delivered = deliver_alert(
+            context.dagster_run, message, webhook_url_env=webhook_url_env, all_runs=all_runs
+        )
         context.log.info(
             "alert %s for run %s",
             "delivered" if delivered else "NOT delivered",

@@ -3,6 +3,10 @@
 :func:`~.runner.run_experiment_dagster` finishes its own runs. A run launched with the tag has no
 driver, so the run-status sensors finish it once Dagster reports the outcome: translate the event
 log, then ``control.finish`` (after the failure sensor delivered its alert).
+
+Either way the verdict is written onto the Dagster run as tags (:func:`tag_verdict`), so the run
+page and the runs list (filter by tag) show it: ``mlchaos/verdict``, ``mlchaos/reason``, and the
+ledger run id.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -15,6 +19,36 @@ if TYPE_CHECKING:  # pragma: no cover
     from mlchaos_orchestration.dagster.scope import Scopes
 
 SUCCESS_SENSOR_NAME = "mlchaos_verdict_on_success"
+TAG_VERDICT = "mlchaos/verdict"
+TAG_REASON = "mlchaos/reason"
+#: longest reason kept in a tag (the ledger and the report hold the whole text)
+REASON_CHARS = 250
+
+
+def verdict_tags(verdict: dict[str, Any], *, ledger_run_id: str | None = None) -> dict[str, str]:
+    """The run tags that show ``verdict`` on a Dagster run."""
+    tags = {TAG_VERDICT: str(verdict.get("verdict") or "error")}
+    reason = " ".join(str(verdict.get("reason") or "").split())
+    if reason:
+        cut = len(reason) > REASON_CHARS
+        tags[TAG_REASON] = reason[: REASON_CHARS - 1] + "…" if cut else reason
+    if ledger_run_id:
+        tags[TAG_RUN_ID] = ledger_run_id
+    return tags
+
+
+def tag_verdict(
+    instance: dg.DagsterInstance,
+    dagster_run_id: str,
+    verdict: dict[str, Any],
+    *,
+    ledger_run_id: str | None = None,
+) -> bool:
+    """Add the verdict tags to the Dagster run; False if the instance has no such run."""
+    if not instance.has_run(dagster_run_id):
+        return False
+    instance.add_run_tags(dagster_run_id, verdict_tags(verdict, ledger_run_id=ledger_run_id))
+    return True
 
 
 def finish_tagged_run(
@@ -47,7 +81,9 @@ def finish_tagged_run(
         consumer=exp.get("consumer") or consumer,
         scopes=scopes,
     )
-    return finish(run_id, ledger=ledger)
+    verdict = finish(run_id, ledger=ledger)
+    tag_verdict(instance, run.run_id, verdict, ledger_run_id=run_id)
+    return verdict
 
 
 def chaos_success_sensor(

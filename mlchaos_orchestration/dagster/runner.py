@@ -6,12 +6,17 @@ experiment's stored faults that land before the run (``control.inject``; stored 
 checked against the safety guards here; in-memory faults act in the IO manager) -> execute the
 job in process with the chaos tags -> translate the Dagster event log into ledger events -> for
 a failed run, evaluate our alert sensor and the user's own run-failure sensors -> ``finish``
-(restores every stored fault byte-exactly, computes the verdict).
+(restores every stored fault byte-exactly, computes the verdict) -> the verdict as tags of the
+Dagster run (:func:`~.finishing.tag_verdict`).
+
+Without a job or an asset selection the run is the Definitions' implicit asset job, minus the
+resilience assets of :mod:`.resilience` (a chaos run never starts a resilience suite).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import dagster as dg
@@ -25,6 +30,8 @@ from mlchaos_orchestration.dagster.scope import Scopes
 META_GATE = "mlchaos/gate"
 META_CONSUMER = "mlchaos/consumer"
 META_SENSOR = "mlchaos/alert_sensor"
+#: asset tag of the resilience assets (:mod:`.resilience`), left out of chaos runs
+TAG_RESILIENCE_ASSET = "mlchaos/resilience"
 
 
 def run_experiment_dagster(
@@ -37,12 +44,16 @@ def run_experiment_dagster(
     job_name: str | None = None,
     pipeline: str = "dagster",
     suite_id: str | None = None,
+    asset_selection: Sequence[dg.AssetKey] | None = None,
 ) -> dict[str, Any]:
-    """Execute ``exp`` against ``defs`` (wrapped by :func:`~.definitions.with_chaos`).
+    """Execute ``exp`` against ``defs`` (wrapped by :func:`~.definitions.with_chaos`): the job
+    ``job_name``, else the implicit asset job on ``asset_selection`` (default: every asset but
+    the resilience assets).
 
     Returns the verdict dict plus ``run_id`` (ledger), ``dagster_run_id`` and ``run_success``.
     """
     from mlchaos_orchestration.core.control import begin_run, finish
+    from mlchaos_orchestration.dagster.finishing import tag_verdict
     from mlchaos_orchestration.dagster.wrap import build_scopes
 
     instance = instance or _default_instance()
@@ -75,6 +86,7 @@ def run_experiment_dagster(
                 partition_key,
                 dagster_run_id,
                 {TAG_RUN_ID: run_id, TAG_EXPERIMENT: exp.name},
+                asset_selection,
             )
             outcome["run_success"] = result.success
             _observe(defs, exp, instance, result, run_id, ledger, scopes)
@@ -88,6 +100,8 @@ def run_experiment_dagster(
         )
     finally:
         verdict = finish(run_id, ledger=ledger)
+    if outcome["run_success"] is not None:
+        tag_verdict(instance, dagster_run_id, verdict)
     return {**verdict, **outcome}
 
 
@@ -164,17 +178,30 @@ def _execute(
     partition_key: str | None,
     dagster_run_id: str,
     tags: dict[str, str],
+    asset_selection: Sequence[dg.AssetKey] | None = None,
 ) -> dg.ExecuteInProcessResult:
-    job = (
-        defs.resolve_job_def(job_name) if job_name else defs.resolve_implicit_global_asset_job_def()
-    )
+    if job_name:
+        job = defs.resolve_job_def(job_name)
+    else:
+        job = defs.resolve_implicit_global_asset_job_def()
+        asset_selection = asset_selection or pipeline_assets(defs)
     return job.execute_in_process(
         instance=instance,
         partition_key=partition_key,
         run_id=dagster_run_id,
         tags=tags,
         raise_on_error=False,
+        asset_selection=list(asset_selection) if asset_selection else None,
     )
+
+
+def pipeline_assets(defs: dg.Definitions) -> list[dg.AssetKey] | None:
+    """The materializable assets of ``defs`` without the resilience assets; None (everything)
+    when there is no resilience asset."""
+    graph = defs.resolve_asset_graph()
+    keys = graph.materializable_asset_keys
+    kept = [k for k in keys if TAG_RESILIENCE_ASSET not in (graph.get(k).tags or {})]
+    return sorted(kept) if len(kept) < len(keys) else None
 
 
 def _observe(

@@ -11,6 +11,10 @@
   executor, loggers, metadata and component tree are kept as they are (the Definitions are
   copied field by field, only ``assets``, ``asset_checks``, ``resources``, ``sensors`` and
   ``metadata`` change).
+* An :class:`~.resource.MlchaosResource` (``resource=``, or one already among the Definitions'
+  resources) is registered (key ``mlchaos``), so the configuration shows on the resources page;
+  its values become the process's ``MLCHAOS_*`` settings and its experiments file / alert
+  webhook variable are the defaults of ``experiments_file`` / ``webhook_url_env``.
 * Gate and consumer defaults are kept in the Definitions' metadata for
   :func:`~.runner.run_experiment_dagster`; gate / consumer names are checked against the graph.
 
@@ -29,6 +33,7 @@ from mlchaos_orchestration.dagster.compute import ComputeHooks, wrap_assets
 from mlchaos_orchestration.dagster.finishing import SUCCESS_SENSOR_NAME, chaos_success_sensor
 from mlchaos_orchestration.dagster.io_manager import INNER_SUFFIX, chaos_io_manager, is_io_manager
 from mlchaos_orchestration.dagster.request import Deployment
+from mlchaos_orchestration.dagster.resource import RESOURCE_KEY, MlchaosResource, find_resource
 from mlchaos_orchestration.dagster.runner import META_CONSUMER, META_GATE, META_SENSOR
 from mlchaos_orchestration.dagster.scope import Scopes
 
@@ -43,14 +48,28 @@ def with_chaos(
     sensor_name: str = SENSOR_NAME,
     pipeline: str = "",
     safety: Any = None,
+    resource: MlchaosResource | None = None,
+    alert_all_runs: bool = False,
 ) -> dg.Definitions:
     """A copy of ``defs`` with chaos IO managers, compute wrappers, the alert sensor and chaos
-    defaults.
+    defaults. The alert sensor posts failed chaos runs only, every failed run with
+    ``alert_all_runs``.
 
     ``safety`` (a :class:`~mlchaos_orchestration.core.safety.SafetySpec` or mapping) is part of
     the deployment: with the experiments file given here and the environment it is the ceiling
     for experiments named at run time (run tags). Raises ``SpecError`` (one line) when ``gate``
-    or ``consumer`` is not a check / asset of ``defs``."""
+    or ``consumer`` is not a check / asset of ``defs``; ConfigError for a resource whose EnvVar
+    is unset or whose webhook URL is not an EnvVar."""
+    resources: dict[str, Any] = dict(defs.resources or {})
+    found = (RESOURCE_KEY, resource) if resource is not None else find_resource(resources)
+    if found is not None:
+        key, resource = found
+        resource.apply()
+        resources[key] = resource
+        experiments_file = experiments_file or resource.settings_env().get(
+            "MLCHAOS_EXPERIMENTS_FILE"
+        )
+        webhook_url_env = webhook_url_env or resource.webhook_url_env
     scopes = build_scopes(defs)
     scopes.check_names(gate=gate, consumer=consumer, where="with_chaos")
     deployment = Deployment(
@@ -64,7 +83,6 @@ def with_chaos(
     hooks = ComputeHooks(deployment)
     assets, wrapped = wrap_assets(defs.assets or [], hooks)
     checks, wrapped_checks = wrap_assets(defs.asset_checks or [], hooks)
-    resources: dict[str, Any] = dict(defs.resources or {})
     if "io_manager" not in resources:
         resources["io_manager"] = dg.FilesystemIOManager()
     for key in [k for k, v in resources.items() if is_io_manager(v)]:
@@ -83,6 +101,7 @@ def with_chaos(
                 gate=gate,
                 consumer=consumer,
                 scopes=scopes,
+                all_runs=alert_all_runs,
             )
         )
     if SUCCESS_SENSOR_NAME not in names:
