@@ -19,7 +19,8 @@ class MlchaosWebhookNotifier(BaseNotifier):
     ``text`` may use ``{dag_id}``, ``{task_id}``, ``{run_id}`` and ``{error}``.
 
     The URL comes from the first that is set: env var ``webhook_url_env``, Airflow Variable
-    ``variable``, Airflow Connection ``conn_id`` (its ``webhook_url`` extra or its host).
+    ``variable``, Airflow Connection ``conn_id`` (default ``[mlchaos] alert_conn_id``) of type
+    ``mlchaos_webhook`` (its password; older connections: its ``webhook_url`` extra or host).
     """
 
     template_fields = ()  # rendering in place would leak one task's text into the next
@@ -47,11 +48,11 @@ class MlchaosWebhookNotifier(BaseNotifier):
             from airflow.sdk import Variable
 
             url = str(Variable.get(self.variable, default="") or "")
-        if not url and self.conn_id:
-            from airflow.sdk import Connection
+        conn_id = self.conn_id or _configured_conn_id()
+        if not url and conn_id:
+            from mlchaos_orchestration.airflow.webhook import MlchaosWebhookHook
 
-            conn = Connection.get(self.conn_id)
-            url = str(conn.extra_dejson.get("webhook_url") or conn.host or "")
+            url = MlchaosWebhookHook(conn_id).webhook_url()
         return url
 
     def notify(self, context: Any) -> None:
@@ -68,16 +69,29 @@ class MlchaosWebhookNotifier(BaseNotifier):
                 error=error.splitlines()[0] if error else "",
             )
         )
-        url = self.webhook_url()
+        try:
+            url = self.webhook_url()
+        except Exception as exc:  # noqa: BLE001 - e.g. a missing connection: not delivered
+            url, missing = "", f"no webhook URL ({type(exc).__name__})"
+        else:
+            missing = "no webhook URL configured"
         if url:
             delivered, status = send_webhook(
                 url, {"text": text, "source": source}, timeout_s=self.timeout_s
             )
         else:
-            delivered, status = False, "no webhook URL configured"
+            delivered, status = False, missing
         level = self.log.info if delivered else self.log.warning
         level("mlchaos alert for %s: %s", source, status)
         _record(context, source, delivered, status)
+
+
+def _configured_conn_id() -> str | None:
+    """``[mlchaos] alert_conn_id`` / ``MLCHAOS_ALERT_CONN_ID``: a ``mlchaos_webhook``
+    connection."""
+    from mlchaos_orchestration.settings import get_settings
+
+    return get_settings().alert_conn_id
 
 
 class _Fields(dict):

@@ -65,6 +65,32 @@ CONFIG_OPTIONS: dict[str, dict[str, Any]] = {
         "mlchaos_alerts",
         None,
     ),
+    "xcom_backend": _option(
+        "The XCom backend that mlchaos_orchestration.airflow.xcom_backend.ChaosXCom (set as "
+        "[core] xcom_backend) wraps. Default: Airflow's BaseXCom.",
+        "my_company.xcom.S3XComBackend",
+        None,
+    ),
+}
+
+
+#: the alert webhook connection type (UI metadata: Airflow imports no hook to draw the form)
+WEBHOOK_CONNECTION_TYPE: dict[str, Any] = {
+    "connection-type": "mlchaos_webhook",
+    "hook-class-name": "mlchaos_orchestration.airflow.webhook.MlchaosWebhookHook",
+    "hook-name": "mlchaos alert webhook",
+    "ui-field-behaviour": {
+        "hidden-fields": ["host", "schema", "login", "port", "extra"],
+        "relabeling": {"password": "Webhook URL"},
+        "placeholders": {"password": "https://hooks.slack.com/services/T000/B000/XXXX"},
+    },
+    "conn-fields": {
+        "timeout": {
+            "label": "Timeout",
+            "schema": {"type": ["number", "null"]},
+            "description": "Optional. Seconds to wait for the webhook's answer (default 5).",
+        }
+    },
 }
 
 
@@ -81,4 +107,6 @@ def get_provider_info() -> dict[str, Any]:
                 "options": CONFIG_OPTIONS,
             }
         },
+        "connection-types": [WEBHOOK_CONNECTION_TYPE],
+        "notifications": ["mlchaos_orchestration.airflow.notifier.MlchaosWebhookNotifier"],
     }

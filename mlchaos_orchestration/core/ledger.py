@@ -96,6 +96,13 @@ backups = sa.Table(
     sa.Column("state", sa.String(20), nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
 )
+suites = sa.Table(
+    "mlchaos_suites",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("meta_json", sa.Text, nullable=False, default="{}"),
+)
 mutex = sa.Table(
     "mlchaos_mutex",
     metadata,
@@ -112,8 +119,13 @@ def _v1(conn: Connection) -> None:
     conn.execute(sa.insert(mutex).values(id=1, n=0))
 
 
+def _v2(conn: Connection) -> None:
+    """What a suite run adds to its runs (targets, worker exit codes and logs, run date)."""
+    metadata.create_all(conn, tables=[suites])
+
+
 #: Versioned schema migrations: (version, function). Append, never edit a released one.
-MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [(1, _v1)]
+MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [(1, _v1), (2, _v2)]
 
 
 def new_id() -> str:
@@ -349,6 +361,21 @@ class Ledger:
             )
 
     # ------------------------------------------------------------------ events
+    def save_suite(self, suite_id: str, meta: dict[str, Any]) -> None:
+        """Store (or replace) what a suite run knows beyond its runs, for re-rendering."""
+        row = {"created_at": time.time(), "meta_json": _dumps(meta)}
+        with self.engine.begin() as conn:
+            done = conn.execute(sa.update(suites).where(suites.c.id == suite_id).values(**row))
+            if not done.rowcount:
+                conn.execute(sa.insert(suites).values(id=suite_id, **row))
+
+    def suite_meta(self, suite_id: str) -> dict[str, Any] | None:
+        """The details :meth:`save_suite` stored for ``suite_id``, or None."""
+        query = sa.select(suites.c.meta_json).where(suites.c.id == suite_id)
+        with self.engine.connect() as conn:
+            text = conn.execute(query).scalar()
+        return None if text is None else json.loads(text)
+
     def record(
         self, run_id: str, kind: str, *, source: str = "", ts: float | None = None, **data: Any
     ) -> Event:

@@ -254,6 +254,15 @@ def _rows_changed(e: Event) -> int | None:
         return None
 
 
+def _clients(targets: list[Any]) -> dict[str, str]:
+    """Which clients an intercepted (hook) fault on ``targets`` reaches, and which not."""
+    from mlchaos_orchestration.interceptors.registry import CLIENTS
+
+    s3 = any(str(t).startswith("s3://") for t in targets)
+    reached, missed = CLIENTS["s3_failure" if s3 else "sql_failure"]
+    return {"reached": reached, "not_reached": missed}
+
+
 def _fault_evidence(applied: Event, evs: list[Event]) -> dict[str, Any]:
     """What is known about one applied fault and whether it reached the pipeline.
 
@@ -281,6 +290,7 @@ def _fault_evidence(applied: Event, evs: list[Event]) -> dict[str, Any]:
         "reads": [],
         "reached": None,
         "why": "",
+        "clients": _clients(data.get("targets") or []) if hook else None,
     }
     if lease_id is None and site is None:
         # in-memory fault of an older ledger: recorded by the step that loaded the value
@@ -319,6 +329,11 @@ def _fault_evidence(applied: Event, evs: list[Event]) -> dict[str, Any]:
         if calls["intercepted"] == 0:
             info["reached"] = False
             info["why"] = f"{name} intercepted 0 calls to {what}: no task used it"
+            if info["clients"]:
+                info["why"] += (
+                    f" through a client it reaches ({info['clients']['reached']}); out of its "
+                    f"reach: {info['clients']['not_reached']}"
+                )
         elif calls["failed"] == 0 and not info["slowed"]:
             info["reached"] = False
             info["why"] = (

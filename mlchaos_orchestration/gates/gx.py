@@ -8,6 +8,11 @@ Only GX's public API is used: an ephemeral data context, a pandas data source wi
 asset and a whole-dataframe batch definition, ``gx.ExpectationSuite`` and ``batch.validate``.
 That context is built once per process (with progress bars off) and reused; each call passes its
 own frame as a batch parameter, under a lock.
+
+An existing GX project works as the gate too (:class:`GXProject`, :func:`validate_project`): its
+file data context, a checkpoint (run with its own actions: Data Docs, stores, notifications) or a
+suite of it. Expectation names match GX's classes whatever their case or spelling
+(``expect_column_kl_divergence_to_be_less_than`` is ``ExpectColumnKLDivergenceToBeLessThan``).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "ExpectationSpec",
+    "GXProject",
     "GateFailed",
     "GateResult",
     "SuiteSpec",
@@ -38,6 +44,7 @@ __all__ = [
     "load_suite_specs",
     "suite_problems",
     "validate_frame",
+    "validate_project",
 ]
 
 _INDEX_KEY = "mlchaos_index"
@@ -155,6 +162,8 @@ class GateResult:
     suite: str = ""
     rows: int = 0
     failed: list[dict[str, Any]] = field(default_factory=list)
+    #: Data Docs sites of a GX project's checkpoint run (``file://`` / ``s3://`` URLs)
+    data_docs: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -255,12 +264,102 @@ def validate_frame(
     )
 
 
-def assert_gate(frame: pd.DataFrame, suite: SuiteSpec | dict[str, Any] | str | Path) -> GateResult:
-    """:func:`validate_frame`, raising :class:`GateFailed` when any expectation fails."""
-    result = validate_frame(frame, suite)
+def assert_gate(
+    frame: pd.DataFrame, suite: SuiteSpec | dict[str, Any] | str | Path | GXProject
+) -> GateResult:
+    """:func:`validate_frame` (or :func:`validate_project` for a :class:`GXProject`), raising
+    :class:`GateFailed` when any expectation fails."""
+    if isinstance(suite, GXProject):
+        result = validate_project(suite, frame)
+    else:
+        result = validate_frame(frame, suite)
     if not result.success:
         raise GateFailed(result)
     return result
+
+
+# ------------------------------------------------------------------------------- a GX project
+@dataclass(frozen=True)
+class GXProject:
+    """An existing GX project as the gate: its file data context (``project_dir``: the folder
+    holding ``gx/``, or ``gx/`` itself) and a ``checkpoint`` (run with its actions) or a
+    ``suite_name`` (validated against the frame; no actions)."""
+
+    project_dir: str
+    checkpoint: str | None = None
+    suite_name: str | None = None
+
+    def __post_init__(self) -> None:
+        if bool(self.checkpoint) == bool(self.suite_name):
+            raise SpecError(["GX project gate: give exactly one of checkpoint or suite_name"])
+
+    @property
+    def label(self) -> str:
+        what = f"checkpoint {self.checkpoint}" if self.checkpoint else f"suite {self.suite_name}"
+        return f"{what} of GX project {self.project_dir}"
+
+
+def validate_project(project: GXProject, frame: pd.DataFrame | None = None) -> GateResult:
+    """Run ``project``'s checkpoint (``frame``, if given, is the batch of its dataframe assets;
+    without it the checkpoint reads its own data) with its actions, or validate ``frame``
+    against one of its suites; never raises on failed expectations.
+
+    A missing project / checkpoint / suite, or a checkpoint GX cannot run, raises
+    :class:`~mlchaos_orchestration.errors.SpecError` (the suite is unusable: a crash, not a
+    detection)."""
+    context = _project_context(project)
+    if project.suite_name:
+        if frame is None:
+            raise SpecError([f"{project.label}: a suite needs the frame to validate"])
+        try:
+            suite = context.suites.get(project.suite_name)
+        except Exception as exc:  # noqa: BLE001 - GX's not-found errors vary by store
+            raise SpecError([f"{project.label}: {_first_line(exc)}"]) from None
+        return validate_frame(frame, load_suite_specs(suite.to_json_dict()))
+    start = time.perf_counter()
+    try:
+        checkpoint = context.checkpoints.get(project.checkpoint)
+    except Exception as exc:  # noqa: BLE001
+        raise SpecError([f"{project.label}: {_first_line(exc)}"]) from None
+    batch = {"dataframe": frame} if frame is not None else None
+    try:
+        outcome = checkpoint.run(batch_parameters=batch)
+    except Exception as exc:  # noqa: BLE001 - a checkpoint that cannot run checked nothing
+        raise SpecError([f"{project.label}: {type(exc).__name__}: {_first_line(exc)}"]) from None
+    runs = [r.to_json_dict() for r in outcome.run_results.values()]
+    failed = [_failure(x, None) for r in runs for x in r["results"] if not x["success"]]
+    for item in failed:
+        item.pop("_index")
+    return GateResult(
+        success=bool(outcome.success),
+        evaluated=sum(int(r["statistics"]["evaluated_expectations"]) for r in runs),
+        duration_s=round(time.perf_counter() - start, 6),
+        suite=str(project.checkpoint),
+        rows=0 if frame is None else int(len(frame)),
+        failed=failed,
+        data_docs=_updated_docs(context, checkpoint),
+    )
+
+
+def _updated_docs(context: Any, checkpoint: Any) -> list[str]:
+    """The Data Docs sites the checkpoint's UpdateDataDocsAction wrote (none without one)."""
+    if not any(getattr(a, "type", "") == "update_data_docs" for a in checkpoint.actions or []):
+        return []
+    return [str(site.get("site_url")) for site in context.get_docs_sites_urls() or []]
+
+
+def _project_context(project: GXProject) -> Any:
+    """The project's file data context; never scaffolds a new project where none is."""
+    root = Path(project.project_dir).expanduser().resolve()
+    if (root / "great_expectations.yml").is_file() and root.name == "gx":
+        root = root.parent  # given the gx/ folder itself
+    if not (root / "gx" / "great_expectations.yml").is_file():
+        raise SpecError([f"{project.label}: no GX project there (no gx/great_expectations.yml)"])
+    gx = _import_gx()
+    try:
+        return gx.get_context(mode="file", project_root_dir=str(root))
+    except Exception as exc:  # noqa: BLE001 - a broken great_expectations.yml
+        raise SpecError([f"{project.label}: {type(exc).__name__}: {_first_line(exc)}"]) from None
 
 
 def _import_gx() -> Any:
@@ -269,6 +368,8 @@ def _import_gx() -> Any:
     if gx_logger.level == logging.NOTSET:
         gx_logger.setLevel(logging.WARNING)
     import great_expectations as gx
+
+    import mlchaos_orchestration.gates.gx_label  # noqa: F401 - registers the label expectation
 
     return gx
 
@@ -294,18 +395,27 @@ def _batch_definition(gx: Any) -> Any:
     return _BATCH_DEFINITION
 
 
+def _canonical_type(gx: Any, name: str) -> str | None:
+    """GX's class name for ``name`` whatever its case or underscores
+    (``ExpectColumnKlDivergence...`` / ``expect_column_kl_divergence...`` ->
+    ``ExpectColumnKLDivergence...``), or None."""
+    if isinstance(getattr(gx.expectations, name, None), type) and name.startswith("Expect"):
+        return name
+    folded = {n.lower(): n for n in expectation_types()}
+    return folded.get(name.replace("_", "").lower())
+
+
 def _build(gx: Any, spec: ExpectationSpec, index: int) -> Any:
-    cls = getattr(gx.expectations, spec.type, None)
-    if not (isinstance(cls, type) and spec.type.startswith("Expect")):
+    name = _canonical_type(gx, spec.type)
+    cls = getattr(gx.expectations, name) if name else None
+    if cls is None:
         suggestion = did_you_mean(spec.type, expectation_types())
         hint = f" (did you mean {suggestion!r}?)" if suggestion else ""
         raise SpecError([f"unknown expectation type {spec.type!r}{hint}"])
     try:
         return cls(**spec.kwargs, meta={**spec.meta, _INDEX_KEY: index})
     except (ValidationError, TypeError, ValueError) as exc:
-        raise SpecError(
-            [f"{spec.type}: invalid kwargs {spec.kwargs!r}: {_first_line(exc)}"]
-        ) from None
+        raise SpecError([f"{name}: invalid kwargs {spec.kwargs!r}: {_first_line(exc)}"]) from None
 
 
 def _first_line(exc: Exception) -> str:
@@ -317,17 +427,22 @@ def _first_line(exc: Exception) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _failure(result: dict[str, Any], suite: SuiteSpec) -> dict[str, Any]:
+def _failure(result: dict[str, Any], suite: SuiteSpec | None) -> dict[str, Any]:
     config = result.get("expectation_config") or {}
     index = int((config.get("meta") or {}).get(_INDEX_KEY, -1))
-    spec = suite.expectations[index] if 0 <= index < len(suite.expectations) else None
+    specs = suite.expectations if suite is not None else []
+    spec = specs[index] if 0 <= index < len(specs) else None
+    name = spec.type if spec else ExpectationSpec(type=config.get("type", "?")).type
     details = result.get("result") or {}
     exception = result.get("exception_info") or {}
+    if "raised_exception" not in exception:  # a metric's error, keyed by its configuration id
+        errors = [e for e in exception.values() if isinstance(e, dict)]
+        exception = next((e for e in errors if e.get("raised_exception")), {})
     kwargs = {k: v for k, v in (config.get("kwargs") or {}).items() if k != "batch_id"}
     message = exception.get("exception_message") if exception.get("raised_exception") else None
     return {
         "_index": index,
-        "expectation": spec.type if spec else ExpectationSpec(type=config.get("type", "?")).type,
+        "expectation": _canonical_type(_import_gx(), name) or name,
         "column": kwargs.get("column", kwargs.get("column_list")),
         "kwargs": kwargs,
         "observed_value": details.get("observed_value"),

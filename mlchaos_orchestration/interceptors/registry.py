@@ -39,6 +39,26 @@ KINDS: dict[str, str] = {
 }
 MAX_LATENCY_MS = 60_000
 
+_SQL_CLIENTS = (
+    "SQLAlchemy engines, made before or after the fault (pandas.read_sql / to_sql given an "
+    "engine or URL, a DB hook's get_sqlalchemy_engine())",
+    "DB-API connections opened without SQLAlchemy (psycopg2.connect, sqlite3.connect, a DB "
+    "hook's get_conn(), pandas.read_sql given such a connection)",
+)
+_S3_CLIENTS = (
+    "botocore clients: boto3.client / boto3.resource / any botocore Session made while the "
+    "fault is active (earlier clients through interceptors.attach)",
+    "aiobotocore clients, so s3fs and what reads s3:// paths through it (pandas.read_csv / "
+    "read_parquet('s3://...'), fsspec, dask); pyarrow's own S3FileSystem (AWS C++ SDK)",
+)
+#: hook kind -> (the clients its fault reaches, the clients it does not reach)
+CLIENTS: dict[str, tuple[str, str]] = {
+    "sql_failure": _SQL_CLIENTS,
+    "sql_error": _SQL_CLIENTS,
+    "s3_failure": _S3_CLIENTS,
+    "s3_error": _S3_CLIENTS,
+}
+
 _LOCK = threading.RLock()
 _INSTALLED: dict[str, Handle] = {}
 

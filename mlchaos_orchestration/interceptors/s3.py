@@ -11,6 +11,11 @@ Coverage: while at least one ``install()``-ed S3 hook is active, ``botocore.sess
 create_client`` is wrapped so every *new* client (boto3.client/resource, any session) gets the
 dispatcher handler; the original method is restored when the last S3 hook is removed. A client
 that existed before install is reached with :func:`mlchaos_orchestration.interceptors.attach`.
+
+Not reached: aiobotocore clients (s3fs, hence pandas / fsspec / dask ``s3://`` paths) and
+pyarrow's own S3 filesystem; :data:`~mlchaos_orchestration.interceptors.registry.CLIENTS` says
+so in every verdict's evidence. (aiobotocore pins botocore ranges none of which holds the
+pinned botocore 1.44.5, so s3fs does not install with this stack's constraints.)
 """
 
 from __future__ import annotations

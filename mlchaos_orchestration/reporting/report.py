@@ -52,6 +52,13 @@ def run_record(ledger: Ledger, run: dict[str, Any]) -> dict[str, Any]:
     events = ledger.events(run["id"])
     verdict = run.get("verdict_detail") or {}
     proofs = [p for e in events if e.kind == "restored" for p in e.data.get("proofs", [])]
+    clean = [
+        e.data["details"].pop("clean_profile")
+        for e in events
+        if e.kind == "fault_applied"
+        and isinstance(e.data.get("details"), dict)
+        and isinstance(e.data["details"].get("clean_profile"), dict)
+    ]
     touched = any(e.kind == "fault_applied" and e.data.get("backed_up") for e in events)
     return {
         "run_id": run["id"],
@@ -84,6 +91,7 @@ def run_record(ledger: Ledger, run: dict[str, Any]) -> dict[str, Any]:
         "alert_latency_s": verdict.get("alert_latency_s"),
         "retries": verdict.get("retries", 0),
         "evidence": verdict.get("evidence") or {},
+        "clean_profile": clean[0] if clean else None,
         "evidence_text": [plain_numbers(x) for x in evidence_lines(verdict.get("evidence") or {})],
         "restore_proof": {
             "stored_data_touched": touched,
@@ -133,6 +141,11 @@ def evidence_lines(evidence: dict[str, Any]) -> list[str]:
             )
         if f.get("why"):
             lines.append(f"reached: {_yes_no(f.get('reached'))} ({f['why']})")
+        clients = f.get("clients") or {}
+        if clients and clients.get("reached", "") not in str(f.get("why")):
+            lines.append(
+                f"clients reached: {clients['reached']}; not reached: {clients['not_reached']}"
+            )
     for r in evidence.get("retries") or []:
         lines.append(
             f"retry: {r.get('task')} attempt {r.get('attempt')} failed: {r.get('message')}"
@@ -178,10 +191,15 @@ def build_journal(
     title: str = "resilience suite",
     meta: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The journal of one suite: every run with the suite id, plus scores and history."""
+    """The journal of one suite: every run with the suite id, plus scores and history.
+
+    ``meta`` defaults to what the suite run stored in the ledger (targets, worker exit codes
+    and logs, run date, duration), so a re-rendered report shows the same details."""
+    if meta is None:
+        meta = ledger.suite_meta(suite_id)
     runs = sorted(ledger.list_runs(limit=10_000, suite_id=suite_id), key=lambda r: r["started_at"])
     records = [run_record(ledger, r) for r in runs]
-    return {
+    journal = {
         "title": title,
         "suite_id": suite_id,
         "generated_at": iso(dt.datetime.now().timestamp()),
@@ -191,16 +209,21 @@ def build_journal(
         "history": score_history(ledger, exclude=suite_id),
         "runs": records,
     }
+    if (meta or {}).get("duration_s") is not None:
+        journal["duration_s"] = meta["duration_s"]  # type: ignore[index]
+    return journal
 
 
 def _profiles(ledger: Ledger, runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Clean-data profiles recorded by control runs (``data_profile`` events), by orchestrator."""
+    """Clean-data profiles recorded by control runs (``data_profile`` events), by orchestrator
+    and by ``orchestrator/pipeline`` (several targets of one orchestrator)."""
     out: dict[str, dict[str, Any]] = {}
     for run in runs:
         if run.get("control"):
             for event in ledger.events(run["id"]):
                 if event.kind == "data_profile" and isinstance(event.data.get("profile"), dict):
                     out[str(run.get("orchestrator"))] = event.data["profile"]
+                    out[f"{run.get('orchestrator')}/{run.get('pipeline')}"] = event.data["profile"]
     return out
 
 
@@ -322,12 +345,34 @@ def html_report(journal: dict[str, Any]) -> str:
         _figure(plots.latency_svg(runs), "No halts detected."),
         "<h2>Evidence per run</h2>",
         _evidence_section(runs),
+        _suite_details(journal.get("meta") or {}, journal.get("duration_s")),
     ]
     sweep = journal.get("sweep")
     if sweep:
         parts += ["<h2>Intensity sweep</h2>", _sweep(sweep)]
     parts.append("</main></body></html>")
     return "\n".join(parts)
+
+
+def _suite_details(meta: dict[str, Any], duration_s: Any) -> str:
+    """What the suite run recorded beyond its runs: targets, run date, workers and logs."""
+    items = [
+        f"<li>target {escape(str(t.get('label')))}: {escape(str(t.get('describe')))}</li>"
+        for t in meta.get("targets") or []
+    ]
+    if meta.get("ds"):
+        items.append(f"<li>run date {escape(str(meta['ds']))}</li>")
+    logs = meta.get("worker_logs") or {}
+    for name, code in (meta.get("worker_exit_codes") or {}).items():
+        log = f" · log <code>{escape(str(logs[name]))}</code>" if logs.get(name) else ""
+        items.append(f"<li>worker {escape(str(name))} exited {escape(str(code))}{log}</li>")
+    if meta.get("missing_verdicts"):
+        items.append(f"<li>{int(meta['missing_verdicts'])} experiment(s) without a verdict</li>")
+    if duration_s is not None:
+        items.append(f"<li>took {escape(str(duration_s))} s</li>")
+    if not items:
+        return ""
+    return f"<h2>Suite</h2><ul class='suite-details'>{''.join(items)}</ul>"
 
 
 def pipeline_names(runs: list[dict[str, Any]]) -> list[str]:
@@ -655,6 +700,45 @@ def _sweep(sweep: dict[str, Any]) -> str:
         f"<p>experiment {escape(str(sweep.get('experiment')))}: minimum intensity detected"
         f"</p><ul>{mins}</ul>{_figure(svg, 'No sweep points.')}<table class='narrow'><tr>"
         f"<th>orchestrator</th><th>intensity</th><th>verdict</th></tr>{rows}</table>"
+        + _impact(sweep)
+    )
+
+
+def _signed(value: float | None) -> str:
+    return "" if value is None else f"{value:+.4f}"
+
+
+def _spread(point: dict[str, Any], metric: str) -> str:
+    """The point's mean metric, ± its spread over the fault seeds when there is one."""
+    value, spread = point.get(metric), point.get("spread")
+    return escape(str(value)) + ("" if spread is None else f" ± {spread}")
+
+
+def _impact(sweep: dict[str, Any]) -> str:
+    """The trained model's metric drop per intensity next to the gate's detection."""
+    from mlchaos_orchestration.reporting.impact import detection_note
+
+    impact = sweep.get("impact")
+    if not impact:
+        return ""
+    minimum = sweep.get("minimum_detected") or {}
+    metric = escape(str(impact["metric"]))
+    rows = "".join(
+        f"<tr><td class='n'>{p['intensity']:g}</td><td class='n'>{_spread(p, impact['metric'])}"
+        "</td>"
+        f"<td class='n'>{_signed(p.get('drop'))}</td>"
+        f"<td>{escape(str(p.get('error') or ''))}</td></tr>"
+        for p in impact["points"]
+    )
+    svg = plots.impact_svg(impact, minimum, str(sweep.get("experiment")))
+    return (
+        f"<h3>What the fault does to the model</h3><p>{escape(detection_note(impact, minimum))}."
+        f" The example's train step gets {impact['rows'] - impact['holdout_rows']} faulted rows;"
+        f" {metric}"
+        f" on {impact['holdout_rows']} clean holdout rows (mean ± spread over"
+        f" {impact.get('repeats', 1)} fault seeds); clean baseline {impact['baseline']}."
+        f"</p>{_figure(svg, 'No impact points.')}<table class='narrow'><tr><th>intensity</th>"
+        f"<th>{metric}</th><th>{metric} drop</th><th>training</th></tr>{rows}</table>"
     )
 
 

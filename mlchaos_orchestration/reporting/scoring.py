@@ -54,8 +54,11 @@ def mutation_report(
 ) -> dict[str, Any]:
     """Mutants killed / mutants, and for every survivor the expectation that would kill it.
 
-    ``profiles`` maps an orchestrator name to a profile of its clean gate input (recorded by the
-    control run as a ``data_profile`` event); suggestions take their bounds from it.
+    ``profiles`` maps an orchestrator name (or ``orchestrator/pipeline``) to a profile of its
+    clean gate input (recorded by the control run as a ``data_profile`` event); suggestions take
+    their bounds from it, or from the row's own ``clean_profile`` (the stored data a fault was
+    applied to, before the fault) when there is one: the user's own Airflow / Dagster gates
+    record no control profile.
     """
     profiles = profiles or {}
     fallback = next(iter(profiles.values()), None)
@@ -73,12 +76,16 @@ def mutation_report(
         if not gate_saw(r)
     ]
     killed = [r for r in mutants if gate_killed(r)]
-    survivors: dict[tuple[str, str], dict[str, Any]] = {}
+    survivors: dict[tuple[str, str, str], dict[str, Any]] = {}
     for row in mutants:
         if gate_killed(row):
             continue
         for fault in row.get("faults", []):
-            profile = profiles.get(str(row.get("orchestrator")), fallback)
+            orchestrator = str(row.get("orchestrator"))
+            control = profiles.get(f"{orchestrator}/{row.get('pipeline')}") or profiles.get(
+                orchestrator, fallback
+            )
+            profile = _profile_of(row, control)
             suggestion = killing_expectation(fault, profile)
             if row["verdict"] == "gate_crashed":
                 suggestion = None
@@ -87,7 +94,8 @@ def mutation_report(
                 why = f"halted by {row.get('halted_by') or 'another task'}, not by the gate"
             else:
                 why = ((suggestion or {}).get("meta") or {}).get("why", "")
-            key = (row["experiment"], describe_fault(fault))
+            # one entry per pipeline: several targets' survivors each get their own bounds
+            key = (str(row.get("pipeline") or ""), row["experiment"], describe_fault(fault))
             entry = survivors.setdefault(
                 key,
                 {
@@ -109,6 +117,19 @@ def mutation_report(
         "survivors": list(survivors.values()),
         "not_gate_mutants": unjudged,
     }
+
+
+_HINTS = ("key", "label", "ds", "timestamp_column")
+
+
+def _profile_of(row: dict[str, Any], control: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The row's own clean profile (hints it lacks taken from the control's), else the
+    control's."""
+    own = row.get("clean_profile")
+    if not isinstance(own, dict):
+        return control
+    hints = {k: (control or {}).get(k) for k in _HINTS if own.get(k) is None}
+    return {**own, **{k: v for k, v in hints.items() if v is not None}}
 
 
 def gate_saw(row: dict[str, Any]) -> bool:

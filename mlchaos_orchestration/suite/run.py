@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from mlchaos_orchestration.errors import MlchaosError
 
@@ -43,7 +43,11 @@ class SuiteResult:
     suite_id: str
     report_dir: Path
     journal: dict[str, Any]
-    duration_s: float
+    duration_s: float | None
+    #: the report in the configured reports location (None if none is configured)
+    published: Any = None
+    #: why publishing to the reports location failed (one line), if it did
+    publish_error: str | None = None
 
 
 def run_plain(exp: Any, *, suite_id: str, config: Any, pipeline: str | None = None) -> dict:
@@ -234,7 +238,8 @@ def _run_example(
     suite_id = _new_suite_id()
     ledger = Ledger(settings.ledger_url)
     start = time.monotonic()
-    with demo_environment(ExampleConfig.from_env()) as base:
+    # the workers write their own copies of the sample data: none needed here
+    with demo_environment(ExampleConfig.from_env(), sample_data=False) as base:
         spec = load_experiments(experiments_file)  # validate (with the env) before any run
         if "plain" in orchestrators and not spec.pipeline:
             raise MlchaosError(NO_PIPELINE)
@@ -251,6 +256,7 @@ def _run_example(
             cmd = [sys.executable, "-m", "mlchaos_orchestration.suite.run", name]
             procs.append((name, _start(cmd + [str(experiments_file), suite_id], env, root)))
         total = len(spec.experiments) * len(orchestrators)
+        _prewarm_report()
         _wait([p for _, p in procs], ledger, suite_id, total, start, on_progress)
     exit_codes = {n: p.returncode for n, p in procs}
     missing = record_missing_verdicts(
@@ -260,8 +266,28 @@ def _run_example(
         "orchestrators": orchestrators,
         "experiments_file": str(experiments_file),
         "worker_logs": {n: str(home / "suite" / n / "worker.log") for n in orchestrators},
+        "ds": base.ds,
     }
     return _report(ledger, suite_id, meta, exit_codes, missing, reports_dir, start)
+
+
+def _prewarm_report() -> None:
+    """Import the report writer and matplotlib in the background while the workers run (this
+    process only waits then), not after them."""
+    import threading
+
+    def load() -> None:
+        for module in (
+            "mlchaos_orchestration.reporting.report",
+            "matplotlib.figure",
+            "matplotlib.backends.backend_svg",
+        ):
+            try:
+                importlib.import_module(module)
+            except Exception:  # noqa: BLE001, S112 - only a head start: the report imports it again
+                continue
+
+    threading.Thread(target=load, name="mlchaos-report-prewarm", daemon=True).start()
 
 
 def _wait(
@@ -300,19 +326,32 @@ def _report(
 ) -> SuiteResult:
     from mlchaos_orchestration.reporting.report import build_journal, write_report
 
-    journal = build_journal(
-        ledger,
-        suite_id,
-        meta={
-            **meta,
-            "worker_exit_codes": exit_codes,
-            "missing_verdicts": len(missing),
-            "crashed": bool(missing) or any(c != 0 for c in exit_codes.values()),
-        },
-    )
-    journal["duration_s"] = round(time.monotonic() - start, 1)
+    meta = {
+        **meta,
+        "worker_exit_codes": exit_codes,
+        "missing_verdicts": len(missing),
+        "crashed": bool(missing) or any(c != 0 for c in exit_codes.values()),
+        "duration_s": round(time.monotonic() - start, 1),
+    }
+    ledger.save_suite(suite_id, meta)  # `mlchaos report` re-renders with these details
+    journal = build_journal(ledger, suite_id, meta=meta)
     out = write_report(journal, reports_dir)
-    return SuiteResult(suite_id, out, journal, time.monotonic() - start)
+    result = SuiteResult(suite_id, out, journal, time.monotonic() - start)
+    _publish(result)
+    return result
+
+
+def _publish(result: SuiteResult) -> None:
+    """Copy the written report to the configured reports location, if any (a failure is kept
+    on the result: the local report stays)."""
+    from mlchaos_orchestration.reporting.location import reports_location
+
+    try:
+        location = reports_location()
+        if location is not None:
+            result.published = (location.url, location.publish(result.report_dir))
+    except Exception as exc:  # noqa: BLE001 - S3 / filesystem / configuration: one line
+        result.publish_error = f"publishing the report failed: {type(exc).__name__}: {exc}"
 
 
 def _run_targets(
@@ -400,5 +439,24 @@ def _main(argv: list[str]) -> int:
     return worker(argv[0], argv[1], argv[2])
 
 
+def _exit_now(code: int) -> NoReturn:
+    """End an example worker without the interpreter's teardown (seconds spent freeing Airflow,
+    GX and scikit-learn objects; everything the suite reads is in the ledger by now): other
+    threads joined, exit handlers run and streams flushed first."""
+    import atexit
+    import threading
+
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":  # worker entry point: python -m mlchaos_orchestration.suite.run ...
-    sys.exit(_main(sys.argv[1:]))
+    exit_code = _main(sys.argv[1:])
+    if sys.argv[1] != "--target":  # the example's worker: nothing of the user's to finalize
+        _exit_now(exit_code)
+    sys.exit(exit_code)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -12,7 +13,7 @@ import pytest
 
 from mlchaos_orchestration.errors import MlchaosError, SpecError
 from mlchaos_orchestration.examples import GATE_SUITE_PATH
-from mlchaos_orchestration.examples.sample_data import generate_events
+from mlchaos_orchestration.examples.sample_data import generate_events, write_partitions
 from mlchaos_orchestration.examples.steps import build_features
 from mlchaos_orchestration.gates import gx, mutation
 
@@ -23,8 +24,13 @@ def features() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def suite() -> gx.SuiteSpec:
-    return gx.load_suite_specs(GATE_SUITE_PATH)
+def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[gx.SuiteSpec]:
+    # the example gate's label check reads its reference, the raw events, from MLCHAOS_RAW_ROOT
+    raw = tmp_path_factory.mktemp("raw")
+    write_partitions(raw, "2026-10-29", 5, 3000, seed=11)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("MLCHAOS_RAW_ROOT", str(raw))
+        yield gx.load_suite_specs(GATE_SUITE_PATH)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +56,7 @@ def test_import_does_not_load_great_expectations() -> None:
 def test_clean_frame_passes_example_gate(features: pd.DataFrame, suite: gx.SuiteSpec) -> None:
     result = gx.validate_frame(features, suite)
     assert result.success, result.summary()
-    assert result.evaluated == len(suite.expectations) == 9
+    assert result.evaluated == len(suite.expectations) == 10
     assert result.failed == [] and result.rows == len(features)
     assert gx.assert_gate(features, suite).success
 
@@ -64,7 +70,7 @@ def test_failing_suite_reports_each_failure(features: pd.DataFrame, suite: gx.Su
     )
     result = gx.validate_frame(bad, extended)
 
-    assert not result.success and result.evaluated == 10
+    assert not result.success and result.evaluated == 11
     by_type = {(f["expectation"], f["column"]): f for f in result.failed}
     assert set(by_type) == {
         ("ExpectColumnValuesToNotBeNull", "amount"),
@@ -91,7 +97,7 @@ def test_gate_failed_is_one_line_listing_failures(
     message = str(info.value)
     assert isinstance(info.value, MlchaosError) and "\n" not in message
     assert 'ExpectColumnValuesToNotBeNull(column="age")' in message
-    assert "1/9 expectations failed" in message and "unexpected 10%" in message
+    assert "1/10 expectations failed" in message and "unexpected 10%" in message
     assert info.value.result.failed[0]["unexpected_count"] == 300
 
 
