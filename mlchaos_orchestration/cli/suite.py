@@ -76,8 +76,15 @@ def _print_scorecard(result: Any) -> None:
     )
     for s in mut["survivors"][:10]:
         why = f"  ({s['why']})" if s.get("why") else ""
-        typer.echo(f"  survived: {s['experiment']}: {s['what']} -> add {s['expectation']}{why}")
-    typer.echo(f"report: {result.report_dir}  ({result.duration_s:.0f} s)")
+        fix = f"add {s['expectation']}" if s.get("expectation") else "no data check suggested"
+        typer.echo(f"  survived: {s['experiment']}: {s['what']} -> {fix}{why}")
+    took = f"  ({result.duration_s:.0f} s)" if result.duration_s is not None else ""
+    typer.echo(f"report: {result.report_dir}{took}")
+    if getattr(result, "published", None):
+        url, published = result.published
+        typer.echo(f"published: {url.rstrip('/')}/{published.name}")
+    if getattr(result, "publish_error", None):
+        typer.echo(f"error: {result.publish_error}", err=True)
 
 
 def _fail_on(value: str) -> set[str]:
@@ -111,6 +118,8 @@ def _exit_for(result: Any, fail_on: str) -> None:
     bad = _fail_on(fail_on)
     if bad and any(fails(r, bad) for r in result.journal["runs"]):
         raise typer.Exit(1)
+    if getattr(result, "publish_error", None):  # a configured location that got nothing
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -127,6 +136,21 @@ def suite(
         "--dags-folder",
         help="the folder holding your DAG file (default $AIRFLOW__CORE__DAGS_FOLDER, else "
         "$AIRFLOW_HOME/dags)",
+    ),
+    airflow_url: str = typer.Option(
+        "",
+        "--airflow-url",
+        help="run --airflow-dag in a running Airflow through its REST API (trigger, wait, read "
+        "the verdicts from the shared ledger); it must read FILE at the same path",
+    ),
+    airflow_user: str = typer.Option(
+        "", "--airflow-user", help="user for --airflow-url (or $MLCHAOS_AIRFLOW_USER)"
+    ),
+    airflow_password: str = typer.Option(
+        "",
+        "--airflow-password",
+        help="password for --airflow-url (or $MLCHAOS_AIRFLOW_PASSWORD; a JWT in "
+        "$MLCHAOS_AIRFLOW_TOKEN instead of user and password)",
     ),
     dagster_defs: str = typer.Option(
         "", "--dagster-defs", help="your Dagster Definitions: module:attribute (or a factory)"
@@ -158,13 +182,25 @@ def suite(
     plain (the file's pipeline:); the modules next to FILE import. Without them: the bundled
     example's pipelines."""
     _fail_on(fail_on)  # refuse a misspelled verdict before anything runs
-    how = _targets(file, orchestrator, airflow_dag, dags_folder, dagster_defs, job, ds)
+    _airflow_credentials(airflow_user, airflow_password)
+    how = _targets(file, orchestrator, airflow_dag, dags_folder, dagster_defs, job, ds, airflow_url)
     if sweep:
         _run_sweep(file, sweep, intensities, reports_dir, how)
         return
     result = _live_suite(file, reports_dir=reports_dir, **how)
     _print_scorecard(result)
     _exit_for(result, fail_on)
+
+
+def _airflow_credentials(user: str, password: str) -> None:
+    """``--airflow-user`` / ``--airflow-password`` for the workers (environment, not argv)."""
+    import os
+
+    from mlchaos_orchestration.suite.airflow_rest import PASSWORD_ENV, USER_ENV
+
+    for var, value in ((USER_ENV, user), (PASSWORD_ENV, password)):
+        if value:
+            os.environ[var] = value
 
 
 def _raw_mapping(file: Path) -> dict[str, Any]:
@@ -188,6 +224,7 @@ def _targets(
     dagster_defs: str,
     job: str,
     ds: str,
+    airflow_url: str = "",
 ) -> dict[str, Any]:
     """``run_suite`` keywords: the user's targets (flags, ``targets:``, or ``--orchestrator
     plain`` on the file's own pipeline), else the example's orchestrators."""
@@ -197,7 +234,7 @@ def _targets(
 
     orchestrators = [o.strip() for o in orchestrator.split(",") if o.strip()]
     raw = _raw_mapping(file)  # the example's ${VAR}s are only set once its environment is up
-    flags = bool(airflow_dag or dagster_defs)
+    flags = bool(airflow_dag or dagster_defs or airflow_url)
     pipeline = raw.get("pipeline")
     own_plain = orchestrators == ["plain"] and pipeline not in (None, EXAMPLE_PIPELINE)
     if not (flags or raw.get("targets") or own_plain):
@@ -223,6 +260,7 @@ def _targets(
         dagster_defs=dagster_defs or None,
         job=job or None,
         plain=orchestrators == ["plain"],
+        airflow_url=airflow_url or None,
     )
     return {"orchestrators": None, "targets": targets, "ds": ds or None}
 
@@ -242,24 +280,39 @@ def _run_sweep(
         )
     except ValueError:
         raise typer.BadParameter("--intensities must be a comma list of numbers") from None
+    impact = None  # what a label fault does to the example's model (not known for yours)
     with tempfile.TemporaryDirectory() as tmp:
         if how.get("targets"):
             path = sweep_file(file, experiment, values, Path(tmp) / "sweep.yaml")
         else:  # the example's file: its ${VAR}s come from the example's environment
+            from mlchaos_orchestration.reporting.impact import experiment_impact
             from mlchaos_orchestration.suite.demo import example_variables
 
             with example_variables():
                 path = sweep_file(file, experiment, values, Path(tmp) / "sweep.yaml")
+                impact = experiment_impact(file, experiment, values)
         result = _live_suite(
             path, reports_dir=reports_dir, project_dir=file.resolve().parent, **how
         )
     result.journal["sweep"] = summarise(result.journal, experiment)
+    if impact:
+        result.journal["sweep"]["impact"] = impact
     (result.report_dir / "journal.json").write_text(
         json.dumps(result.journal, indent=2, default=str)
     )
     (result.report_dir / "report.html").write_text(html_report(result.journal))
+    if result.published:  # the location gets the report with its sweep section
+        from mlchaos_orchestration.reporting.location import reports_location
+
+        url, published = result.published
+        reports_location(url).publish(result.report_dir, name=published.name)  # type: ignore[union-attr]
     for orch, minimum in result.journal["sweep"]["minimum_detected"].items():
         typer.echo(f"{orch}: minimum intensity detected for {experiment}: {minimum}")
+    if impact:
+        from mlchaos_orchestration.reporting.impact import detection_note
+
+        note = detection_note(impact, result.journal["sweep"]["minimum_detected"])
+        typer.echo(f"model impact: {note}")
     typer.echo(f"report: {result.report_dir}")
 
 
@@ -268,15 +321,27 @@ def demo(
     orchestrator: str = typer.Option(DEFAULT_ORCHESTRATORS, help="comma list"),
     reports_dir: Path = typer.Option(Path("reports")),
 ) -> None:
-    """The main job: the example resilience suite on embedded defaults (SQLite + local files)."""
+    """The main job: the example resilience suite on embedded defaults (SQLite + local files).
+    Exits 1 when the example itself misbehaves (a control run halted, a gate crashed, an
+    error), 3 when an experiment got no verdict; the example's expected ``silent`` rows pass."""
+    import importlib.util
+
     from mlchaos_orchestration.suite.demo import EXPERIMENTS_PATH
 
+    if importlib.util.find_spec("sklearn") is None:  # the example trains a scikit-learn model
+        typer.echo(
+            "error: mlchaos demo trains a scikit-learn model: "
+            "pip install 'mlchaos-orchestration[ml]'",
+            err=True,
+        )
+        raise typer.Exit(1)
     result = _live_suite(
         EXPERIMENTS_PATH,
         orchestrators=[o.strip() for o in orchestrator.split(",") if o.strip()],
         reports_dir=reports_dir,
     )
     _print_scorecard(result)
+    _exit_for(result, "false_alarm,gate_crashed,error")
 
 
 @app.command()
@@ -294,5 +359,8 @@ def report(
         if not runs:
             raise typer.BadParameter("no suite runs in the ledger yet")
         suite_id = runs[0]["suite_id"]
-    out = write_report(build_journal(ledger, suite_id), reports_dir)
-    typer.echo(f"report: {out}")
+    from mlchaos_orchestration.suite.run import SuiteResult
+
+    journal = build_journal(ledger, suite_id)  # with the details the suite run stored
+    out = write_report(journal, reports_dir)
+    _print_scorecard(SuiteResult(suite_id, out, journal, journal.get("duration_s")))

@@ -29,6 +29,7 @@ import pytest
 from mlchaos_orchestration.testing.servers import _Guardian, free_port
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).parent))  # user_pipeline, before test modules load
 BIN = Path(sys.executable).parent
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -340,10 +341,12 @@ def make_stack(root: Path, webhook_url: str) -> AirflowStack:
 
 @pytest.fixture(scope="module")
 def airflow_stack(
-    tmp_path_factory: pytest.TempPathFactory, webhook_module: Any
+    tmp_path_factory: pytest.TempPathFactory, webhook_module: Any, request: pytest.FixtureRequest
 ) -> Iterator[AirflowStack]:
-    """A running Airflow (see :func:`make_stack`), stopped with all its processes at the end."""
+    """A running Airflow (see :func:`make_stack`), stopped with all its processes at the end.
+    A test module may set ``STACK_ENV`` (a function of the stack root -> extra environment)."""
     stack = make_stack(tmp_path_factory.mktemp("airflow_e2e"), webhook_module.url)
+    stack.env.update(getattr(request.module, "STACK_ENV", lambda root: {})(stack.root))
     t0 = time.monotonic()
     try:
         stack.start()
