@@ -158,6 +158,9 @@ def add_chaos(
     if alert is not None:
         for task in user:
             task.on_failure_callback = [*_callbacks(task.on_failure_callback), alert]
+    from mlchaos_orchestration.airflow.params import remember_chaos_dag
+
+    remember_chaos_dag(dag.dag_id)  # the trigger form's suggestions
     return teardown
 
 

@@ -14,9 +14,14 @@ from mlchaos_orchestration.errors import MlchaosError
 
 __all__ = [
     "FAIL_ON",
+    "NOTE_MARK",
     "BadVerdict",
     "checked_verdict",
     "collect_verdicts",
+    "experiment_note",
+    "fault_summary",
+    "ledger_run_for",
+    "target_note",
     "matrix",
     "verdict_of",
     "write_verdicts",
@@ -102,3 +107,95 @@ def matrix(experiments_file: str | Path) -> list[tuple[str, str | None]]:
         for e in raw.get("experiments") or []
         if isinstance(e, dict) and "name" in e
     ]
+
+
+#: every run note mlchaos writes starts with this (a note without it is the user's: kept)
+NOTE_MARK = "**mlchaos**"
+NOTE_LIMIT = 1000  # Airflow's limit for a DAG run note
+
+
+def ledger_run_for(pipeline: str, run_key: str, ledger: Any = None) -> dict[str, Any] | None:
+    """The newest ledger run of orchestrator run ``run_key`` of ``pipeline`` (None if none),
+    whatever experiment it ran."""
+    from mlchaos_orchestration.core.ledger import Ledger
+
+    for run in (ledger or Ledger()).list_runs(limit=500):
+        meta = run.get("meta") or {}
+        if meta.get("run_key") == run_key and run.get("pipeline") == pipeline:
+            return run
+    return None
+
+
+def fault_summary(run: dict[str, Any] | None) -> str:
+    """``nulls (fraction=0.2, columns=amount)`` for each fault of a ledger run's experiment."""
+    faults = (((run or {}).get("meta") or {}).get("experiment") or {}).get("faults") or []
+    parts = []
+    for entry in faults:
+        if not isinstance(entry, dict):
+            continue
+        params = ", ".join(
+            f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}"
+            for k, v in entry.items()
+            if k not in ("fault", "name") and v not in (None, "", [], {})
+        )
+        parts.append(f"{entry.get('fault')} ({params})" if params else str(entry.get("fault")))
+    return "; ".join(parts)
+
+
+def _verdict_line(run: dict[str, Any] | None) -> str:
+    detail = (run or {}).get("verdict_detail") or {}
+    if not detail.get("verdict"):
+        return "verdict pending" if run else "no verdict recorded"
+    return f"verdict **{detail['verdict']}**: {detail.get('reason') or ''}".rstrip(": ")
+
+
+def _note(lines: Iterable[str | None]) -> str:
+    text = "\n\n".join(line for line in lines if line)
+    return text if len(text) <= NOTE_LIMIT else text[: NOTE_LIMIT - 1] + "\u2026"
+
+
+def target_note(
+    run: dict[str, Any] | None,
+    *,
+    experiment_link: str | None = None,
+    plan: list[str] | None = None,
+    running: bool = False,
+) -> str:
+    """The note of a chaos run of a user DAG: verdict + reason and a link back to the experiment
+    run on the first line (the one the run page shows folded), then the fault."""
+    if plan:
+        head = f"{NOTE_MARK} dry run, nothing touched; would apply: {'; '.join(plan)}"
+    else:
+        head = f"{NOTE_MARK} chaos run, {'running' if running else _verdict_line(run)}"
+    faults = fault_summary(run)
+    return _note(
+        [
+            f"{head} · started by {experiment_link}" if experiment_link else head,
+            f"fault: {faults}" if faults else None,
+        ]
+    )
+
+
+def experiment_note(
+    run: dict[str, Any] | None,
+    *,
+    target_link: str | None = None,
+    refused: str | None = None,
+    plan: list[str] | None = None,
+) -> str:
+    """The note of an ``mlchaos_experiment`` run: the refusal, or the verdict + reason and the
+    link to the target run on the first line, then the fault."""
+    if refused:
+        return _note([f"{NOTE_MARK} {refused.removeprefix('mlchaos: ')}"])
+    head = (
+        f"{NOTE_MARK} dry run, nothing touched; would apply: {'; '.join(plan)}"
+        if plan
+        else f"{NOTE_MARK} {_verdict_line(run)}"
+    )
+    faults = fault_summary(run)
+    return _note(
+        [
+            f"{head} · {target_link}" if target_link else head,
+            f"fault: {faults}" if faults else None,
+        ]
+    )

@@ -68,7 +68,7 @@ def test_import_is_light(airflow_env: dict[str, str]) -> None:
 BAD_FORMS = {
     "fault": {"fault": "meteor_strike"},
     "fraction": {"fraction": 3},
-    "target_dag": {"target_dag": None},
+    "target_dag": {"target_dag": "has space"},
 }
 
 

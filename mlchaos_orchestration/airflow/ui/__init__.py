@@ -31,11 +31,12 @@ def resilience_app(url_prefix: str = URL_PREFIX) -> dict[str, Any]:
 
 
 def resilience_view(url_prefix: str = URL_PREFIX) -> dict[str, Any]:
-    """The ``external_views`` entry: a "Resilience" nav item showing the app inside Airflow."""
+    """The ``external_views`` entry: a "Resilience" item under Browse opening the app in its own
+    tab (no ``url_route``: Airflow's plugin iframe is sandboxed without top navigation or
+    pop-ups, so links to run pages and reports would not open from inside it)."""
     return {
         "name": "Resilience",
         "href": f"{url_prefix}/",
-        "url_route": "mlchaos-resilience",
         "destination": "nav",
         "category": "browse",
     }
