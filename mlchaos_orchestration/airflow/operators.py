@@ -98,6 +98,8 @@ class ChaosInjectOperator(BaseOperator):
             return False
         if self.fault_names is not None and entry.name not in self.fault_names:
             return False
+        if str(entry.target or "").startswith("xcom://"):
+            return False  # applied as the value is pulled (airflow/xcom_backend.py)
         if "inject_at" in self.mlchaos_defaults:  # one of add_chaos's inject points
             return inject_point(entry, self.mlchaos_defaults) == self.at
         return True

@@ -69,4 +69,9 @@ def build_pipeline(config: ExampleConfig | None = None, *, suite: Any = None) ->
 
 
 #: What the mutation report needs to know about the example data.
-PROFILE_HINTS = {"key": "event_id", "label": "is_fraud", "timestamp_column": "event_ts"}
+PROFILE_HINTS = {
+    "key": "event_id",
+    "label": "is_fraud",
+    "timestamp_column": "event_ts",
+    "reference": "${MLCHAOS_RAW_ROOT}",  # clean labelled data for the label-integrity check
+}

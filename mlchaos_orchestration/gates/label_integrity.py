@@ -5,8 +5,8 @@ marginal (the label mean included). What breaks is the *dependence* between feat
 The check measures it with a probe model fitted on half of the reference:
 
 * the probe is a naive Bayes model over binned features (numeric columns in reference-quantile
-  bins, categorical columns by value), vectorised in numpy - no extra dependency, ~0.1 s per 100k
-  rows;
+  bins, date-times by time of day, categorical columns by value), vectorised in numpy - no extra
+  dependency, ~0.1 s per 100k rows;
 * its score on a data set is the mean log-probability it gives the *observed* labels;
 * the reference's other half gives the expected score and its per-row spread, so the bound for a
   candidate of ``n`` rows is ``expected - z * sd / sqrt(n) - tolerance``. A shuffle or mislabel
@@ -14,10 +14,15 @@ The check measures it with a probe model fitted on half of the reference:
 
 The label balance is checked too (chi-square against the reference), which catches a removed or
 invented class. ``check_labels`` returns a :class:`LabelCheck` whose ``reason`` is one line.
+:func:`read_reference` reads the reference from a path (file, folder, glob or ``s3://`` prefix),
+as the GX expectation and the Dagster asset check name it.
 """
 
 from __future__ import annotations
 
+import glob
+import os
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -36,6 +41,7 @@ Z = 5.0
 TOLERANCE = 0.004
 #: chi-square p-value below which the label balance changed
 BALANCE_P = 1e-6
+_DAY_NS = 86_400 * 10**9
 
 
 @dataclass
@@ -66,15 +72,16 @@ class _Probe:
         self.datetimes: dict[str, bool] = {}
 
     def _numbers(self, values: pd.Series, column: str) -> np.ndarray:
-        """A numeric view of a column, read the way the reference's column was (dates as ns, so
-        a candidate read back from CSV with dates as text compares like for like)."""
+        """A numeric view of a column, read the way the reference's column was (dates as seconds
+        since midnight, so a candidate read back from CSV with dates as text, or from another
+        day than the reference, compares like for like)."""
         import numpy as np
         import pandas as pd
 
-        if self.datetimes.get(column):
+        if self.datetimes.get(column):  # time of day: a reference from other days compares
             stamps = pd.to_datetime(values, errors="coerce")
-            numbers = stamps.astype("int64").to_numpy(dtype=np.float64)
-            return np.where(stamps.isna().to_numpy(), np.nan, numbers)
+            nanos = stamps.astype("int64").to_numpy() % _DAY_NS  # time of day (UTC for aware)
+            return np.where(stamps.isna().to_numpy(), np.nan, nanos / 1e9)
         return pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
 
     def _codes(self, frame: pd.DataFrame, column: str) -> np.ndarray:
@@ -195,7 +202,7 @@ def check_labels(
     got = probe.scores(candidate)
     unknown = int((~np.isfinite(got)).sum())
     score = float(np.where(np.isfinite(got), got, np.log(1e-6)).mean())
-    bound = expected - z * spread / np.sqrt(max(len(candidate), 1)) - tolerance
+    bound = float(expected - z * spread / np.sqrt(max(len(candidate), 1)) - tolerance)
     balance_p = _balance_p(reference[label], candidate[label])
     base = dict(
         score=round(score, 6),
@@ -243,3 +250,92 @@ def _balance_p(reference: pd.Series, candidate: pd.Series) -> float:
     expected = share / share.sum() * observed.sum()
     stat = float(((observed - expected) ** 2 / expected).sum())
     return float(chi2.sf(stat, max(len(classes) - 1, 1)))
+
+
+# --------------------------------------------------------------------------------------- reference
+_DATA_SUFFIXES = (".parquet", ".csv", ".json", ".jsonl")
+_VAR = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
+_CACHE: dict[str, tuple[Any, Any]] = {}
+
+
+def expand(location: str) -> str:
+    """``${VAR}`` / ``${VAR:-default}`` and ``~`` expanded; an unset variable without a default
+    is a :class:`~mlchaos_orchestration.errors.SpecError`."""
+    from mlchaos_orchestration.errors import SpecError
+
+    def one(match: re.Match[str]) -> str:
+        value = os.environ.get(match.group(1)) or match.group(2)
+        if value is None:
+            raise SpecError([f"reference {location!r}: variable {match.group(1)} is not set"])
+        return value
+
+    text = _VAR.sub(one, location)
+    return text if "://" in text else os.path.expanduser(text)
+
+
+def read_reference(location: str) -> pd.DataFrame:
+    """The labelled reference data at ``location``: a parquet/CSV/JSON(L) file, a folder or glob
+    of such files (read recursively, concatenated), or an ``s3://bucket/prefix`` (boto3, endpoint
+    from the settings). ``${VAR}``s are expanded. Cached per process while the files are
+    unchanged (size and mtime, or ETag)."""
+    from mlchaos_orchestration.errors import SpecError
+
+    where = expand(location)
+    sources = _s3_objects(where) if where.startswith("s3://") else _local_files(where)
+    if not sources:
+        raise SpecError([f"reference {location!r}: no parquet/CSV/JSON file at {where!r}"])
+    signature = tuple((name, tag) for name, tag, _ in sources)
+    cached = _CACHE.get(where)
+    if cached is not None and cached[0] == signature:
+        return cached[1]
+    import pandas as pd
+
+    from mlchaos_orchestration.core.formats import read_frame
+
+    frames = [read_frame(read(), _format(name)) for name, _, read in sources]
+    frame = pd.concat([f for f in frames if len(f.columns)], ignore_index=True)
+    _CACHE[where] = (signature, frame)
+    return frame
+
+
+def _format(name: str) -> Any:
+    return name.rsplit(".", 1)[-1].lower()
+
+
+def _local_files(where: str) -> list[tuple[str, Any, Any]]:
+    from pathlib import Path
+
+    path = Path(where)
+    if path.is_dir():
+        names = sorted(str(p) for p in path.rglob("*") if p.is_file())
+    elif path.is_file():
+        names = [where]
+    else:
+        names = sorted(glob.glob(where, recursive=True))
+    out = []
+    for name in names:
+        if name.lower().endswith(_DATA_SUFFIXES) and os.path.isfile(name):
+            stat = os.stat(name)
+            out.append((name, (stat.st_size, stat.st_mtime_ns), Path(name).read_bytes))
+    return out
+
+
+def _s3_objects(where: str) -> list[tuple[str, Any, Any]]:
+    import boto3
+
+    from mlchaos_orchestration.settings import get_settings
+
+    bucket, _, prefix = where[5:].partition("/")
+    client = boto3.client("s3", endpoint_url=get_settings().s3_endpoint_url)
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    keys = [
+        (o["Key"], o.get("ETag"))
+        for page in pages
+        for o in page.get("Contents", [])
+        if o["Key"].lower().endswith(_DATA_SUFFIXES)
+    ]
+
+    def reader(key: str) -> Any:
+        return lambda: client.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+    return [(key, tag, reader(key)) for key, tag in sorted(keys)]

@@ -18,10 +18,19 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["DRIFT_TOLERANCE_STD", "killing_expectation", "profile_frame", "render"]
+__all__ = [
+    "DRIFT_TOLERANCE_STD",
+    "REFERENCE",
+    "killing_expectation",
+    "profile_frame",
+    "render",
+]
 
 DRIFT_TOLERANCE_STD = 0.25
 """Half-width of a suggested mean band, in clean standard deviations."""
+
+REFERENCE = "<clean labelled data: file, folder or s3:// prefix>"
+"""Placeholder ``reference`` of a label-integrity suggestion when the profile names none."""
 
 _MAX_CATEGORIES = 50
 
@@ -37,12 +46,15 @@ def profile_frame(
     label: str | None = None,
     ds: str | None = None,
     timestamp_column: str | None = None,
+    reference: str | None = None,
+    label_features: list[str] | None = None,
 ) -> Profile:
     """Summary of a clean frame that suggestions take their bounds from (vectorised).
 
     ``{"row_count", "columns", "dtypes", "stats": {col: {min, max, mean, std}},
     "categories": {col: [values]}, "key", "label", "ds", "timestamp_column"}``. Categories are
-    kept for columns with at most 50 distinct values. JSON-serialisable.
+    kept for columns with at most 50 distinct values; ``reference`` / ``label_features`` (clean
+    labelled data and its feature columns) go into label-integrity suggestions. JSON-serialisable.
     """
     numeric = frame.select_dtypes(include="number")
     described = numeric.agg(["min", "max", "mean", "std"]) if len(numeric.columns) else None
@@ -67,6 +79,8 @@ def profile_frame(
         "label": label,
         "ds": ds,
         "timestamp_column": timestamp_column,
+        "reference": reference,
+        "label_features": label_features,
     }
 
 
@@ -215,13 +229,24 @@ def _drift(fault: dict[str, Any], profile: Profile) -> Suggestion | None:
     return _mean_band(profile, _column(fault), "the column's distribution shifted")
 
 
-def _label_balance(fault: dict[str, Any], profile: Profile) -> Suggestion | None:
-    return _mean_band(
-        profile,
-        _label(fault, profile),
-        "the label balance moved (a pure permutation keeps it: pair with a "
-        "segment-level rate check)",
-    )
+_LABEL_WHY = {
+    "label_shuffle": "labels were moved to other rows: the balance and every mean stay the same, "
+    "only the labels' dependence on the features breaks",
+    "mislabel": "rows got a wrong class: their labels no longer follow from their features",
+}
+
+
+def _label_integrity(fault: dict[str, Any], profile: Profile) -> Suggestion | None:
+    """The label-integrity expectation (:mod:`mlchaos_orchestration.gates.gx_label`): the probe
+    check against clean labelled data (``profile["reference"]``, else a placeholder to fill in)."""
+    label = _label(fault, profile)
+    if label is None:
+        return None
+    kwargs: dict[str, Any] = {"column": label, "reference": profile.get("reference") or REFERENCE}
+    if profile.get("label_features"):
+        kwargs["features"] = list(profile["label_features"])
+    why = _LABEL_WHY.get(str(fault.get("fault") or fault.get("name")), _LABEL_WHY["mislabel"])
+    return _suggest("ExpectColumnLabelsToBeConsistentWithReference", why, **kwargs)
 
 
 def _class_removal(fault: dict[str, Any], profile: Profile) -> Suggestion | None:
@@ -291,8 +316,8 @@ _BUILDERS: dict[str, Callable[[dict[str, Any], Profile], Suggestion | None]] = {
     "rename_column": _rename_column,
     "duplicate_rows": _duplicate_rows,
     "drift": _drift,
-    "label_shuffle": _label_balance,
-    "mislabel": _label_balance,
+    "label_shuffle": _label_integrity,
+    "mislabel": _label_integrity,
     "class_removal": _class_removal,
     "upstream_outage": _upstream_outage,
     "stale_partition_replay": _stale_replay,

@@ -137,7 +137,7 @@ def test_both_orchestrators_run_the_one_example_matrix(matrix: Any) -> None:
     assert [e.name for e in matrix.experiments][:2] == ["control", "outage-missing"]
 
 
-@pytest.mark.parametrize("name", ["out-of-range-age", "duplicates"])
+@pytest.mark.parametrize("name", ["out-of-range-age", "duplicates", "label-shuffle", "mislabel"])
 def test_other_data_faults_meet_expectations(
     chaos_defs: Any, matrix: Any, instance: Any, webhook: Any, name: str
 ) -> None:

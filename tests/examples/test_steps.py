@@ -115,6 +115,15 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("pg_url")
 
 
+@pytest.fixture
+def example_reference(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Raw events of 5 days under MLCHAOS_RAW_ROOT: the example gate's label-check reference."""
+    write_partitions(tmp_path / "raw", "2026-10-27", days=5, rows_per_day=2000, seed=7)
+    monkeypatch.setenv("MLCHAOS_RAW_ROOT", str(tmp_path / "raw"))
+    return tmp_path / "raw"
+
+
+@pytest.mark.usefixtures("example_reference")
 def test_features_round_trip_with_partition_replace(db_url: str) -> None:
     day1 = pl.build_features(generate_events("2026-11-01", 400, seed=8))
     day2 = pl.build_features(generate_events("2026-11-02", 300, seed=8))
@@ -159,6 +168,7 @@ def test_register_model_versions_artifacts(clean_features: pd.DataFrame, tmp_pat
     np.testing.assert_allclose(loaded.predict_proba(sample), model.predict_proba(sample))
 
 
+@pytest.mark.usefixtures("example_reference")
 def test_example_gate_passes_clean_days() -> None:
     suite = gx.load_suite_specs(GATE_SUITE_PATH)
     for day in ("2026-11-01", "2026-11-02", "2026-11-03"):

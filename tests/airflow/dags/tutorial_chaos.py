@@ -1,4 +1,4 @@
-"""Airflow's own ``tutorial_taskflow_api`` example, unmodified, plus a copy carrying add_chaos.
+"""Airflow's own ``tutorial_taskflow_api`` example, unmodified, plus copies carrying add_chaos.
 
 The plain DAG keeps its id; the chaos copy is built by calling the same ``@dag`` function again
 and renamed ``tutorial_taskflow_api_chaos`` before ``add_chaos`` adds the mlchaos group.
@@ -25,4 +25,25 @@ add_chaos(
     columns=["amount"],
     fraction=0.5,
     target=os.environ.get("MLCHAOS_TUTORIAL_FEED", "/nonexistent/orders.csv"),
+)
+
+# a third copy whose default experiment faults the XCom extract passes to transform, as transform
+# pulls it (mlchaos_orchestration.airflow.xcom_backend; tests/airflow/test_xcom_backend.py)
+xcom_chaos = build()
+xcom_chaos.dag_id = "tutorial_taskflow_api_xcom"
+add_chaos(
+    xcom_chaos,
+    consumer="transform",
+    experiment={
+        "name": "xcom-out-of-range",
+        "faults": [
+            {
+                "fault": "out_of_range",
+                "columns": ["value"],
+                "fraction": 0.34,
+                "target": "xcom://extract",
+                "at": "transform",
+            }
+        ],
+    },
 )
