@@ -213,7 +213,7 @@ def _allowed(target: Target, entry: str) -> bool:
         if not entry.startswith("s3://") or ".." in target.key.split("/"):
             return False
         return _prefix_match(target.location, entry)
-    if target.kind == "sql":
+    if target.kind in ("sql", "mlflow"):  # an MLflow registry lives in its tracking database
         if "#" not in entry or "://" not in entry:
             return False
         url, table = entry.rsplit("#", 1)

@@ -2,6 +2,8 @@
 
 In YAML a target is a string (``s3://bucket/prefix/``, ``/data/events/part.parquet``) or a mapping
 ``{url: <SQLAlchemy URL>, table: <name>}`` (plus ``where: {column: value}`` for one partition).
+An MLflow registered model is ``kind="mlflow"``: ``location`` its tracking store URI (a
+SQLAlchemy URL), ``table`` the model's name (see ``stores/mlflow_registry.py``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 from mlchaos_orchestration.errors import TargetError
 
-TargetKind = Literal["local", "s3", "sql"]
+TargetKind = Literal["local", "s3", "sql", "mlflow"]
 
 
 class Target(BaseModel):
@@ -30,14 +32,14 @@ class Target(BaseModel):
     def _check(self) -> Target:
         if not self.location:
             raise ValueError("target location is empty")
-        if self.kind == "sql" and not self.table:
-            raise ValueError("a SQL target needs a table")
+        if self.kind in ("sql", "mlflow") and not self.table:
+            raise ValueError(f"a {self.kind} target needs a table / registered model name")
         if self.kind == "s3":
             if not self.location.startswith("s3://") or len(self.location) <= 5:
                 raise ValueError("an S3 target must look like s3://bucket/key")
         if "\x00" in self.location:
             raise ValueError("target contains a NUL byte")
-        if self.kind == "sql" and _literal_password(self.location):
+        if self.kind in ("sql", "mlflow") and _literal_password(self.location):
             raise ValueError(
                 "a SQL target must not contain a literal password (it would be stored in the "
                 "ledger): reference an environment variable instead, e.g. url: ${FEATURES_DB_URL}"
@@ -98,7 +100,7 @@ class Target(BaseModel):
 
     def redacted_location(self) -> str:
         """Location safe to log: passwords in SQL URLs are masked."""
-        if self.kind != "sql":
+        if self.kind not in ("sql", "mlflow"):
             return self.location
         from sqlalchemy.engine import make_url
 
@@ -121,12 +123,17 @@ class Target(BaseModel):
             return f"sql:{self.redacted_location()}#{self.table}{where}"
         if self.kind == "local":
             return "local:" + os.path.normpath(self.location)
+        if self.kind == "mlflow":
+            return f"mlflow:{self.redacted_location()}#{self.table}"
         return self.location
 
     def overlaps(self, other: Target) -> bool:
         """True if the two targets may touch the same data."""
         if self.kind != other.kind:
             return False
+        if self.kind == "mlflow":
+            same = self.database_identity() == other.database_identity()
+            return same and self.table == other.table
         if self.kind == "sql":
             if self.database_identity() != other.database_identity():
                 return False
@@ -147,6 +154,8 @@ class Target(BaseModel):
         if self.kind == "sql":
             where = f" where {self.where}" if self.where else ""
             return f"table {self.table} at {self.redacted_location()}{where}"
+        if self.kind == "mlflow":
+            return f"registered model {self.table} at {self.redacted_location()}"
         return self.location
 
 

@@ -29,6 +29,8 @@ BUILTIN_MODULES = (
     "mlchaos_orchestration.faults.environment.connector",
     "mlchaos_orchestration.faults.environment.outage",
     "mlchaos_orchestration.faults.environment.stale",
+    "mlchaos_orchestration.faults.registry",
+    "mlchaos_orchestration.faults.traffic",
 )
 
 _REGISTRY: dict[str, type[Fault]] = {}

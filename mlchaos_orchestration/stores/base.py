@@ -56,6 +56,10 @@ def get_store(target: Target, settings: Settings | None = None) -> Store:
         from mlchaos_orchestration.stores.s3 import S3Store
 
         return S3Store(endpoint_url=settings.s3_endpoint_url)
+    if target.kind == "mlflow":
+        from mlchaos_orchestration.stores.mlflow_registry import MlflowRegistryStore
+
+        return MlflowRegistryStore(settings.backup_dir)
     from mlchaos_orchestration.stores.sql import SqlStore
 
     return SqlStore()

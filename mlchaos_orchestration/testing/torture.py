@@ -51,6 +51,8 @@ from pathlib import Path
 from typing import Any
 
 KINDS = ("local", "s3", "pg", "partition", "schema")
+#: kinds run only when asked for (``--kinds registry``): an MLflow registry on SQLite
+EXTRA_KINDS = ("registry",)
 TTL_S = 600.0
 DS = "2026-03-10"
 AWS_TEST_ENV = {
@@ -325,6 +327,7 @@ class _Builder:
         self.db_url: str | None = None
         self.sqlite_path: Path | None = None
         self.has_bucket = False
+        self.registry: Any = None
 
     # ---------------------------------------------------------------- settings
     def settings_env(self, ledger_url: str) -> dict[str, str]:
@@ -335,6 +338,8 @@ class _Builder:
             allowed.append(f"{self.db_url}#*")
         if self.sqlite_path:
             allowed.append(f"sqlite:///{self.sqlite_path}#*")
+        if self.registry:
+            allowed.append(f"{self.registry.tracking_uri}#*")
         env = {
             "MLCHAOS_HOME": str(self.home),
             "MLCHAOS_LEDGER_URL": ledger_url,
@@ -430,6 +435,7 @@ class _Builder:
             "pg": self._pg,
             "partition": self._partition,
             "schema": self._schema,
+            "registry": self._registry,
         }
         fault, key = builders[kind]()
         ledger_url = self.ledger_url()
@@ -539,6 +545,27 @@ class _Builder:
         }
         return fault, f"schema/{where}/{name}"
 
+    def _registry(self) -> tuple[dict[str, Any], str]:
+        """A registry fault on a 4-version MLflow model (SQLite tracking store)."""
+        from mlchaos_orchestration.testing.mlflow_fixture import build_registry
+
+        self.registry = build_registry(self.root / "registry")  # state: see _snapshot
+        name, params = self.rng.choice(
+            (
+                ("model_schema_change", {"change": self.rng.choice(("output_type", "drop_input"))}),
+                ("registry_metadata_missing", {}),
+                ("alias_moved", {"to": self.rng.choice(("previous", "unvalidated"))}),
+                ("stale_model", {}),
+            )
+        )
+        fault = {
+            "fault": name,
+            "target": self.registry.target,
+            "tracking_uri": self.registry.tracking_uri,
+            **params,
+        }
+        return fault, f"registry/{name}"
+
     def _partition(self) -> tuple[dict[str, Any], str]:
         lag = self.rng.randint(1, 3)
         shift = self.rng.random() < 0.5
@@ -597,6 +624,10 @@ class _Builder:
                     if not k.startswith(("mlchaos_bak_", "mlchaos_stash_"))
                 }
             )
+        if self.registry:  # every version, alias, tag, metric, tracking-db table and model file
+            from mlchaos_orchestration.testing.mlflow_fixture import registry_state
+
+            snap["registry"] = registry_state(self.registry)
         if self.sqlite_path:
             snap.update(
                 {
@@ -964,11 +995,12 @@ def run_torture(
 ) -> Summary:
     """Run ``trials`` seeded crash trials; return the summary (servers started if not given)."""
     kinds = list(kinds or KINDS)
-    unknown = set(kinds) - set(KINDS)
+    unknown = set(kinds) - set(KINDS) - set(EXTRA_KINDS)
     if unknown:
         from mlchaos_orchestration.errors import ConfigError
 
-        raise ConfigError(f"unknown kinds: {', '.join(sorted(unknown))} (known: {KINDS})")
+        known = KINDS + EXTRA_KINDS
+        raise ConfigError(f"unknown kinds: {', '.join(sorted(unknown))} (known: {known})")
     for key, value in AWS_TEST_ENV.items():
         os.environ.setdefault(key, value)
     if env is not None:
@@ -983,7 +1015,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--kinds", default=",".join(KINDS), help="comma list of " + ",".join(KINDS))
+    parser.add_argument(
+        "--kinds", default=",".join(KINDS), help="comma list of " + ",".join(KINDS + EXTRA_KINDS)
+    )
     parser.add_argument("--jobs", type=int, default=3, help="trials run in parallel")
     parser.add_argument(
         "--cli-share",

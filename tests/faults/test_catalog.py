@@ -56,7 +56,7 @@ def test_a_third_party_fault_registers_through_the_entry_point(tmp_path: Path) -
     faults = {f["name"]: f for f in json.loads(out.stdout)}
     assert faults["negate"]["origin"] == "acme-faults"
     assert faults["nulls"]["origin"] == "mlchaos-orchestration"
-    assert len(faults) == 15  # the 14 built-ins + negate
+    assert len(faults) == 21  # the 20 built-ins + negate
 
     spec = tmp_path / "exp.yaml"
     spec.write_text(
