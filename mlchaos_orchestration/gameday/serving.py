@@ -120,14 +120,13 @@ class Predictor:
     """Everything behind ``/predict``, free of web code (tested directly)."""
 
     def __init__(self, config: ServingConfig) -> None:
-        import joblib
-
         from mlchaos_orchestration.gameday.featurestore import FeatureStore
+        from mlchaos_orchestration.gameday.model_source import load_serving_model
 
         self.config = config
         timeout = config.read_timeout_s if config.mitigation else config.slow_timeout_s
         self.store = FeatureStore(config.redis_url, timeout_s=timeout)
-        self.model = joblib.load(config.model_path)  # our own artifact, written by the example
+        self.model = load_serving_model(config.model_path)  # joblib file or models:/NAME@ALIAS
         self._linear = LinearScorer.from_pipeline(self.model)
         self.defaults = _load_defaults(config.defaults_path)
         self.breaker = CircuitBreaker(config.breaker_failures, config.breaker_reset_s)

@@ -284,6 +284,72 @@ def sweep_svg(points: list[dict[str, Any]], experiment: str, parameter: str = "f
     return render(_with_rc(build), "sweep", title)
 
 
+def impact_svg(
+    impact: dict[str, Any], minimum_detected: dict[str, float | None], experiment: str
+) -> str:
+    """The trained model's metric drop per intensity (a line; a cross where no model could be
+    trained), with a dashed line at the intensity from which each orchestrator's gate detects."""
+    points = impact.get("points") or []
+    if not points:
+        return ""
+    metric = str(impact.get("metric") or "metric")
+    title = f"Model {label(metric)} drop under {label(experiment)}"
+
+    def build() -> Any:
+        fig = _figure(3.0)
+        ax = fig.add_subplot()
+        positive = all(float(p["intensity"]) > 0 for p in points)
+        trained = [p for p in points if p.get("drop") is not None]
+        failed = [p for p in points if p.get("drop") is None]
+        ax.plot(
+            [float(p["intensity"]) for p in trained],
+            [float(p["drop"]) for p in trained],
+            marker="o",
+            color="#0969da",
+            label=f"{label(metric)} drop on a clean holdout",
+            zorder=3,
+        )
+        top = max([float(p["drop"]) for p in trained] + [0.01])
+        if failed:
+            ax.scatter(
+                [float(p["intensity"]) for p in failed],
+                [top] * len(failed),
+                marker="x",
+                s=60,
+                color=COLORS["silent"],
+                label="no model (training failed)",
+                zorder=3,
+            )
+        ax.axhline(0, color="#57606a", linewidth=0.8)
+        for i, (orch, minimum) in enumerate(sorted(minimum_detected.items())):
+            if minimum is not None:
+                ax.axvline(
+                    minimum,
+                    linestyle="--",
+                    color=_SERIES[i % len(_SERIES)],
+                    label=f"{label(orch)}: gate detects from {minimum:g}",
+                )
+        values = sorted({float(p["intensity"]) for p in points})
+        if positive:
+            ax.set_xscale("log")
+            ax.minorticks_off()
+        ax.set_xticks(values, [f"{v:g}" for v in values])
+        parameter = str(impact.get("parameter") or "fraction")
+        _decorate(
+            ax,
+            title,
+            f"fault intensity: {label(parameter)}" + (", log scale" if positive else ""),
+            f"{label(metric)} drop vs clean model (baseline {impact.get('baseline')})",
+        )
+        _legend(ax)
+        return fig
+
+    return render(_with_rc(build), "impact", title)
+
+
+_SERIES = ("#8250df", "#bf8700", "#1a7f37", "#cf222e")
+
+
 def _verdict_rank(verdict: str) -> int:
     return VERDICT_ORDER.index(verdict) if verdict in VERDICT_ORDER else len(VERDICT_ORDER)
 
