@@ -3,9 +3,13 @@
 Builds an N-row (default 10M), 10-column frame: 6 float64, 2 int64, 1 category column (pandas'
 default ``str`` dtype, or ``--category-dtype category``) and 1 binary int64 label with 30%
 positives. Each fault runs with fraction 0.1 (drift: its default 1.0) on one column. The copy
-baseline is the median of ``repeats`` deep copies before and ``repeats`` after the faults. Prints
+baseline is a deep copy timed just before every run; a ratio is the median over ``repeats`` of
+run time / the copy just before it (robust on a machine shared with other work). Prints
 ``fault  median_s  ratio_vs_copy``, then the floor no ``type_flip`` can beat (boxing the column
-into Python objects, ``np.asarray(col, dtype=object)``); last line
+into Python objects, ``np.asarray(col, dtype=object)``) and ``out_of_range`` as it was at commit
+e8a35b0 (the speed-up, side by side); then
+``value faults worst <r>, row faults worst <r>, type_flip <r>x floor`` (value faults: nulls,
+out_of_range, unseen_category, drift; row faults: duplicate_rows, class_removal) and, last,
 ``worst ratio vs copy: <ratio> (<fault>)``.
 
     python benchmarks/faults.py [--rows N] [--repeats 5] [--category-dtype str|category]
@@ -36,7 +40,42 @@ SPECS: dict[str, dict[str, Any]] = {
     "mislabel": {"label": "label"},
     "class_removal": {"label": "label"},
     "drift": {"columns": ["f5"]},
+    # serving-traffic faults (faults/traffic): timed, not in the value/row classes below
+    "traffic_drift": {"columns": ["f0"], "segment": {"category": "alpha"}},
+    "feedback_skew": {"column": "category", "groups": ["alpha"]},
 }
+
+
+#: value faults (type_flip is judged against its own floor instead)
+VALUE_FAULTS = ("nulls", "out_of_range", "unseen_category", "drift")
+#: faults that change the row count (every column written at a new length)
+ROW_COUNT_FAULTS = ("duplicate_rows", "class_removal")
+
+
+def legacy_out_of_range(frame: pd.DataFrame, column: str, seed: int) -> pd.DataFrame:
+    """``out_of_range`` as of commit e8a35b0, step for step: geometric-gap sampler trimmed to
+    exactly k, pandas missing-value check of the sample, NaN-skipping range, fresh copy, frame
+    rebuilt with the new column - kept to measure the speed-up side by side."""
+    rng = np.random.default_rng(seed)
+    n = len(frame)
+    k = round(0.1 * n)
+    p = k / n
+    expected = n * p
+    gaps = rng.geometric(p, size=int(expected + 6 * expected**0.5 + 64))
+    pos = np.cumsum(gaps, dtype=np.int64) - 1
+    pos = pos[: np.searchsorted(pos, n)]
+    if len(pos) > k:
+        pos = np.delete(pos, rng.choice(len(pos), size=len(pos) - k, replace=False))
+    values = frame[column].to_numpy()
+    rows = pos[~pd.isna(values[pos])]
+    lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
+    span = hi - lo
+    new = np.where(rng.random(len(rows)) < 0.5, hi + 10 * span, lo - 10 * span)
+    out = frame[column].to_numpy(copy=True)
+    out[rows] = new
+    faulted = frame.copy(deep=False)
+    faulted[column] = pd.Series(out, index=frame.index, name=column, copy=False)
+    return faulted
 
 
 def build_frame(rows: int, category_dtype: str, seed: int = 0) -> pd.DataFrame:
@@ -51,6 +90,18 @@ def build_frame(rows: int, category_dtype: str, seed: int = 0) -> pd.DataFrame:
     )
     data["label"] = (rng.random(rows) < 0.3).astype(np.int64)
     return pd.DataFrame(data)
+
+
+FLOOR = "floor: box column"
+LEGACY = "out_of_range@e8a35b0"
+
+
+def paired(
+    copy: Callable[[], Any], fn: Callable[[], Any], repeats: int
+) -> list[tuple[float, float]]:
+    """``repeats`` pairs (copy seconds, ``fn`` seconds), each copy timed just before its run, so
+    a ratio compares runs made under the same load."""
+    return [(timings(copy, 1)[0], timings(fn, 1)[0]) for _ in range(repeats)]
 
 
 def timings(fn: Callable[[], Any], repeats: int) -> list[float]:
@@ -80,22 +131,43 @@ def main(argv: list[str] | None = None) -> None:
         return frame.copy(deep=True)
 
     print(f"rows={args.rows:,} category dtype={frame['category'].dtype} repeats={args.repeats}")
-    copy_times = timings(copy, args.repeats)
-    seconds: dict[str, float] = {}
-    for name, params in SPECS.items():
-        fault = build_fault({"fault": name, **params})
-        seconds[name] = statistics.median(
-            timings(lambda f=fault: f.apply(frame, seed=7), args.repeats)
-        )
     column = frame[SPECS["type_flip"]["columns"][0]].to_numpy()
-    boxing_s = statistics.median(timings(lambda: np.asarray(column, dtype=object), args.repeats))
-    copy_s = statistics.median(copy_times + timings(copy, args.repeats))
-    print(f"{'fault':<18}{'median_s':>10}{'ratio_vs_copy':>15}")
-    print(f"{'copy(deep=True)':<18}{copy_s:>10.4f}{1.0:>15.2f}")
-    ratios = {name: t / copy_s for name, t in seconds.items()}
-    for name, t in seconds.items():
-        print(f"{name:<18}{t:>10.4f}{ratios[name]:>15.2f}")
-    print(f"{'floor: box column':<18}{boxing_s:>10.4f}{boxing_s / copy_s:>15.2f}  (type_flip)")
+    before = SPECS["out_of_range"]["columns"][0]
+    jobs: dict[str, Callable[[], Any]] = {
+        name: (lambda f=build_fault({"fault": name, **params}): f.apply(frame, seed=7))
+        for name, params in SPECS.items()
+    }
+    jobs[FLOOR] = lambda: np.asarray(column, dtype=object)
+    jobs[LEGACY] = lambda: legacy_out_of_range(frame, before, 7)
+    copies: list[float] = []
+    seconds: dict[str, float] = {}
+    ratios: dict[str, float] = {}
+    for name, job in jobs.items():
+        pairs = paired(copy, job, args.repeats)
+        copies += [c for c, _ in pairs]
+        seconds[name] = statistics.median(t for _, t in pairs)
+        ratios[name] = statistics.median(t / c for c, t in pairs)
+    print(f"{'fault':<22}{'median_s':>10}{'ratio_vs_copy':>15}")
+    print(f"{'copy(deep=True)':<22}{statistics.median(copies):>10.4f}{1.0:>15.2f}")
+    for name in jobs:
+        note = {FLOOR: "  (type_flip)", LEGACY: "  (before)"}.get(name, "")
+        print(f"{name:<22}{seconds[name]:>10.4f}{ratios[name]:>15.2f}{note}")
+    # each against its own reference, timed in pairs too
+    versus = {
+        name: statistics.median(t / r for r, t in paired(jobs[ref], jobs[name], args.repeats))
+        for name, ref in (("out_of_range", LEGACY), ("type_flip", FLOOR))
+    }
+    print(f"out_of_range now / before: {versus['out_of_range']:.2f}")
+    by_class = {
+        kind: max(names, key=ratios.__getitem__)
+        for kind, names in (("value", VALUE_FAULTS), ("row", ROW_COUNT_FAULTS))
+    }
+    print(
+        f"value faults worst {ratios[by_class['value']]:.2f} ({by_class['value']}), "
+        f"row faults worst {ratios[by_class['row']]:.2f} ({by_class['row']}), "
+        f"type_flip {versus['type_flip']:.2f}x floor"
+    )
+    del ratios[FLOOR], ratios[LEGACY]
     worst = max(ratios, key=ratios.__getitem__)
     print(f"worst ratio vs copy: {ratios[worst]:.2f} ({worst})")
 

@@ -113,7 +113,8 @@ def apply_fault(
             backup_id = ledger.begin_backup(
                 lease.id, target, lease.id if index == 0 else f"{lease.id}x{index}"
             )
-            ref = store.backup(target, backup_id)
+            ref = store.backup(target, backup_id, **fault.backup_options(target))
+            ctx.extra.setdefault("backup_refs", {})[target.lock_key()] = ref
             ledger.complete_backup(backup_id, ref, before)
         if not ledger.set_lease_state(lease.id, "active", expect=("backing_up",)):
             raise MlchaosError(f"lease {lease.id} was aborted before the fault was applied")

@@ -142,6 +142,10 @@ class EnvironmentFault(Fault):
     def backup_targets(self, ctx: ApplyContext) -> list[Target]:
         return []
 
+    def backup_options(self, target: Target) -> dict[str, Any]:
+        """Keyword options for the store's ``backup`` of ``target`` (e.g. ``move``)."""
+        return {}
+
     def touched_targets(self, ctx: ApplyContext) -> list[Target]:
         """Every target this fault reads or changes (checked against the allowlist)."""
         return self.backup_targets(ctx)

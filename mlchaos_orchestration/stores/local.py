@@ -100,7 +100,11 @@ class LocalStore(Store):
     def checksum(self, target: Target) -> dict[str, str]:
         return fingerprint(self._path(target))
 
-    def backup(self, target: Target, backup_id: str) -> dict[str, Any]:
+    def backup(self, target: Target, backup_id: str, *, move: bool = False) -> dict[str, Any]:
+        """Copy the target; with ``move``, copy nothing: the fault renames each original into
+        the backup before it puts a changed file in place (see :mod:`.parquet_swap`)."""
+        from mlchaos_orchestration.stores import parquet_swap
+
         path = self._path(target)
         folder = self._folder(backup_id)
         manifest_path = folder / MANIFEST
@@ -110,17 +114,22 @@ class LocalStore(Store):
         self.discard_partial(target, backup_id)
         folder.mkdir(parents=True)
         existed = os.path.lexists(path)
+        move = move and existed and parquet_swap.can_move(path, folder)
         kind = None
         if existed:
             kind = "dir" if path.is_dir() and not path.is_symlink() else "file"
+        if existed and not move:
             staging = folder / (PAYLOAD + _BACKUP_TMP + "copy")
             copy_path(path, staging)
             os.replace(staging, folder / PAYLOAD)
+        if move:
+            parquet_swap.keep_rest(path, folder)
         manifest = {
             "target": str(path),
             "existed": existed,
             "kind": kind,
-            "files": fingerprint(folder / PAYLOAD) if existed else {},
+            "files": fingerprint(path if move else folder / PAYLOAD) if existed else {},
+            **({"mode": parquet_swap.MOVE} if move else {}),
         }
         _write_atomic(manifest_path, json.dumps(manifest, sort_keys=True).encode())
         return self._ref(backup_id, manifest)
@@ -136,6 +145,11 @@ class LocalStore(Store):
         manifest = json.loads((folder / MANIFEST).read_text())
         if not manifest["existed"]:
             remove_path(path)
+            return
+        if manifest.get("mode") == "move":
+            from mlchaos_orchestration.stores.parquet_swap import restore_moved
+
+            restore_moved(path, folder, manifest, ref["backup_id"])
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         staging = path.with_name(f".{path.name}{_RESTORE_TMP}{ref['backup_id']}")
@@ -214,6 +228,7 @@ class LocalStore(Store):
             "folder": str(self._folder(backup_id)),
             "existed": manifest["existed"],
             "files": manifest["files"],
+            **({"mode": manifest["mode"]} if "mode" in manifest else {}),
         }
 
     @staticmethod

@@ -41,22 +41,46 @@ class _ValueFault(ColumnsFault):
     """Template: sample rows once, then build each changed column with ``_column``.
 
     Each column changes at the sampled rows where it holds a value; ``result.rows`` is the union.
+    ``stat`` is the whole-column fact a change depends on (range, spread, ...); streaming faults
+    compute it per chunk with ``chunk_stat`` and combine the parts with ``merge_stats``.
     """
 
     def _apply(self, frame: pd.DataFrame, rng: np.random.Generator) -> DataFaultResult:
         self._validate(frame)
         sampled = self.sample_rows(len(frame), rng)
-        rows = {c: present_rows(frame[c], sampled) for c in self.columns}
+        stats = {c: self.stat(frame[c]) for c in self.columns}
+        rows = {c: self._present(frame[c], sampled, stats[c]) for c in self.columns}
         details: dict[str, Any] = {}
-        new = {c: self._column(frame[c], rows[c], rng, details) for c in self.columns}
+        new = {c: self._column(frame[c], rows[c], rng, details, stats[c]) for c in self.columns}
         changed = _union(list(rows.values()), sampled)
         return DataFaultResult(with_columns(frame, new), changed, list(self.columns), details)
 
     def _validate(self, frame: pd.DataFrame) -> None:
         """Reject columns this fault cannot act on (default: accept all)."""
 
+    def stat(self, s: pd.Series) -> Any:
+        """The whole-column fact ``_column`` needs (default: none)."""
+        return None
+
+    def chunk_stat(self, s: pd.Series) -> Any:
+        """The part of ``stat`` one chunk of the column contributes (default: ``stat``)."""
+        return self.stat(s)
+
+    def merge_stats(self, parts: list[Any]) -> Any:
+        """``stat`` of a whole column from its chunks' ``chunk_stat`` parts."""
+        return parts[0] if parts else None
+
+    def _present(self, s: pd.Series, rows: np.ndarray, stat: Any) -> np.ndarray:
+        """The sampled ``rows`` where ``s`` holds a value."""
+        return present_rows(s, rows)
+
     def _column(
-        self, s: pd.Series, rows: np.ndarray, rng: np.random.Generator, details: dict[str, Any]
+        self,
+        s: pd.Series,
+        rows: np.ndarray,
+        rng: np.random.Generator,
+        details: dict[str, Any],
+        stat: Any,
     ) -> Any:
         raise NotImplementedError
 
@@ -72,7 +96,7 @@ class Nulls(_ValueFault):
 
     name: ClassVar[str] = "nulls"
 
-    def _column(self, s, rows, rng, details):
+    def _column(self, s, rows, rng, details, stat):
         import numpy as np
         import pandas as pd
 
@@ -104,32 +128,107 @@ class OutOfRange(_ValueFault):
     def _validate(self, frame):
         require(self, frame, is_numeric, "numeric")
 
-    def _column(self, s, rows, rng, details):
+    def stat(self, s):
+        """The range, and for a plain numpy column a fresh copy made in the same pass."""
         import numpy as np
 
-        lo, hi = _min_max(s)
+        if isinstance(s.dtype, np.dtype) and s.dtype.kind in "iuf" and len(s):
+            return _copy_min_max(s.to_numpy())
+        return _min_max(s)
+
+    def chunk_stat(self, s):
+        return _min_max(s)
+
+    def merge_stats(self, parts):
+        return _merge_ranges(parts)
+
+    def _present(self, s, rows, stat):
+        return rows if stat[2] is False else present_rows(s, rows)
+
+    def _column(self, s, rows, rng, details, stat):
+        import numpy as np
+        import pandas as pd
+
+        lo, hi, _ = stat[:3]
         if lo is None or hi is None:
             raise fail(self, f"column {s.name!r} has no values")
         if self.value is not None:
+            ends = np.array([self.value], dtype=np.float64)
             new = np.full(len(rows), self.value, dtype=np.float64)
         else:
             span = (hi - lo) or (abs(hi) or 1.0)
-            high = rng.random(len(rows)) < 0.5
-            new = np.where(high, hi + self.factor * span, lo - self.factor * span)
+            ends = np.array([hi + self.factor * span, lo - self.factor * span])
+            new = np.where(rng.random(len(rows)) < 0.5, ends[0], ends[1])
         details.setdefault("range", {})[s.name] = [lo, hi]
-        return set_at(_widen_for(s, new), rows, _cast_like(s, new))
+        fits = _fits(s, ends)  # decided by the range alone: every chunk of a column agrees
+        if fits and len(stat) > 3:  # the copy made while finding the range
+            copy = stat[3]
+            copy[rows] = new.astype(copy.dtype)
+            return pd.Series(copy, index=s.index, name=s.name, copy=False)
+        out = s if fits else s.astype("float64" if isinstance(s.dtype, np.dtype) else "Float64")
+        return set_at(
+            out, rows, new.astype(getattr(s.dtype, "numpy_dtype", s.dtype)) if fits else new
+        )
 
 
-def _min_max(s: pd.Series) -> tuple[float | None, float | None]:
+Range = tuple[float | None, float | None, bool | None]
+
+
+def _min_max(s: pd.Series) -> Range:
+    """(min, max, whether any value is missing) skipping missing values; ``None`` if unknown.
+
+    A float column's plain min is NaN exactly when it holds a NaN, so the NaN-skipping passes
+    run only then.
+    """
     import numpy as np
 
     if isinstance(s.dtype, np.dtype):
         values = s.to_numpy()
-        if len(values) == 0 or (s.dtype.kind == "f" and np.isnan(values).all()):
-            return None, None
-        return float(np.nanmin(values)), float(np.nanmax(values))
+        if len(values) == 0:
+            return None, None, False
+        lo = values.min()
+        if s.dtype.kind != "f" or not np.isnan(lo):
+            return float(lo), float(values.max()), False
+        if np.isnan(values).all():
+            return None, None, True
+        return float(np.nanmin(values)), float(np.nanmax(values)), True
     lo, hi = s.min(), s.max()
-    return (None, None) if lo is None or lo != lo else (float(lo), float(hi))
+    return (None, None, None) if lo is None or lo != lo else (float(lo), float(hi), None)
+
+
+#: elements per block of the fused copy + range pass (a block stays in cache)
+_BLOCK = 1 << 16
+
+
+def _copy_min_max(values: np.ndarray) -> tuple[float | None, float | None, bool, np.ndarray]:
+    """(min, max, any missing, a copy) of a numpy number column in one pass over memory: each
+    block is copied, then its range taken from cache. NaN-skipping passes run only if a NaN
+    showed up."""
+    import numpy as np
+
+    from mlchaos_orchestration.faults.data.common import pooled_empty
+
+    copy = pooled_empty(len(values), values.dtype)
+    lows, highs = [], []
+    for start in range(0, len(values), _BLOCK):
+        block = copy[start : start + _BLOCK]
+        np.copyto(block, values[start : start + _BLOCK])
+        lows.append(block.min())
+        highs.append(block.max())
+    lo, hi = np.min(lows), np.max(highs)  # NaN propagates (Python's min would skip it)
+    if values.dtype.kind != "f" or not (np.isnan(lo) or np.isnan(hi)):
+        return float(lo), float(hi), False, copy
+    if np.isnan(values).all():
+        return None, None, True, copy
+    return float(np.nanmin(values)), float(np.nanmax(values)), True, copy
+
+
+def _merge_ranges(parts: list[Range]) -> Range:
+    los = [p[0] for p in parts if p[0] is not None]
+    his = [p[1] for p in parts if p[1] is not None]
+    missing = [p[2] for p in parts]
+    merged = True if True in missing else (None if None in missing else False)
+    return (min(los) if los else None, max(his) if his else None, merged)
 
 
 def _fits(s: pd.Series, new: np.ndarray) -> bool:
@@ -141,15 +240,6 @@ def _fits(s: pd.Series, new: np.ndarray) -> bool:
         return True
     info = np.iinfo(np.dtype(getattr(s.dtype, "numpy_dtype", s.dtype)))
     return bool(np.all(np.round(new) == new) and new.min() >= info.min and new.max() <= info.max)
-
-
-def _widen_for(s: pd.Series, new: np.ndarray) -> pd.Series:
-    """``s`` itself, or a float copy when integer ``s`` cannot hold ``new``."""
-    import numpy as np
-
-    if _fits(s, new):
-        return s
-    return s.astype("float64" if isinstance(s.dtype, np.dtype) else "Float64")
 
 
 def _cast_like(s: pd.Series, new: np.ndarray) -> np.ndarray:
@@ -171,20 +261,36 @@ class TypeFlip(_ValueFault):
 
         require(self, frame, lambda s: not isinstance(s.dtype, pd.StringDtype), "non-string")
 
-    def _column(self, s, rows, rng, details):
+    def _column(self, s, rows, rng, details, stat):
         import pandas as pd
-        import pyarrow as pa
-        import pyarrow.compute as pc
 
         picked = s.iloc[rows]
         if picked.dtype == object:
-            strings = picked.astype(str).to_numpy(dtype=object)
-        else:  # Arrow formats a million floats ~5x faster than Python's str()
-            arrow = pa.array(picked.to_numpy(), from_pandas=True)
-            strings = pc.cast(arrow, pa.string()).to_numpy(zero_copy_only=False)
-        out = _boxed_except(s, rows)
-        out[rows] = strings
+            out = _boxed_except(s, rows)
+            out[rows] = picked.astype(str).to_numpy(dtype=object)
+        elif len(rows) < _OVERLAP_ROWS:
+            out = _boxed_except(s, rows)
+            out[rows] = _arrow_text(picked).to_numpy(zero_copy_only=False)
+        else:  # Arrow formats on a thread (no GIL) while this one boxes the column
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                text = pool.submit(_arrow_text, picked)
+                out = _boxed_except(s, rows)
+                out[rows] = text.result().to_numpy(zero_copy_only=False)
         return pd.Series(out, index=s.index, name=s.name, dtype=object, copy=False)
+
+
+#: sampled rows from which type_flip formats its strings on a second thread
+_OVERLAP_ROWS = 100_000
+
+
+def _arrow_text(picked: pd.Series) -> Any:
+    """``picked``'s values as Arrow strings (Arrow formats numbers ~5x faster than ``str()``)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return pc.cast(pa.array(picked.to_numpy(), from_pandas=True), pa.string())
 
 
 def _boxed_except(s: pd.Series, rows: np.ndarray) -> np.ndarray:
@@ -215,15 +321,24 @@ class UnseenCategory(_ValueFault):
     def _validate(self, frame):
         require(self, frame, is_text, "string/categorical")
 
-    def _column(self, s, rows, rng, details):
+    def stat(self, s):
+        """Whether the value already occurs (as a category or in the data)."""
         import pandas as pd
 
         if isinstance(s.dtype, pd.CategoricalDtype):
-            if self.value in s.cat.categories:
-                raise fail(self, f"{self.value!r} is already a category of {s.name!r}")
-            s = s.cat.add_categories([self.value])
-        elif contains_text(s, self.value):
+            return self.value in s.cat.categories
+        return contains_text(s, self.value)
+
+    def merge_stats(self, parts):
+        return any(parts)
+
+    def _column(self, s, rows, rng, details, stat):
+        import pandas as pd
+
+        if stat:
             raise fail(self, f"{self.value!r} already occurs in {s.name!r}")
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            s = s.cat.add_categories([self.value])
         return set_at(s, rows, self.value)
 
 
@@ -237,6 +352,20 @@ def _std(s: pd.Series) -> float:
         return float(s.std())
     value = pc.stddev(pa.array(s.to_numpy(), from_pandas=True), ddof=1).as_py()
     return float("nan") if value is None else float(value)
+
+
+def _pooled_std(parts: list[tuple[int, float, float]]) -> float:
+    """Sample standard deviation from per-chunk (count, mean, M2) (Chan et al.'s combination)."""
+    n, mean, m2 = 0, 0.0, 0.0
+    for n_b, mean_b, m2_b in parts:
+        if n_b == 0:
+            continue
+        total = n + n_b
+        delta = mean_b - mean
+        m2 += m2_b + delta * delta * n * n_b / total
+        mean += delta * n_b / total
+        n = total
+    return (m2 / (n - 1)) ** 0.5 if n > 1 else float("nan")
 
 
 @register
@@ -262,10 +391,24 @@ class Drift(_ValueFault):
     def _validate(self, frame):
         require(self, frame, is_numeric, "numeric")
 
-    def _column(self, s, rows, rng, details):
+    def stat(self, s):
+        return _std(s)
+
+    def chunk_stat(self, s):
+        """(count, mean, sum of squared deviations) of the chunk's present values."""
         import numpy as np
 
-        std = _std(s)
+        values = s.dropna().to_numpy(dtype=np.float64)
+        mean = float(values.mean()) if len(values) else 0.0
+        return len(values), mean, float(np.square(values - mean).sum())
+
+    def merge_stats(self, parts):
+        return _pooled_std(parts)
+
+    def _column(self, s, rows, rng, details, stat):
+        import numpy as np
+
+        std = stat
         if not std > 0:
             raise fail(self, f"column {s.name!r} is constant or empty (std {std})")
         shift = self.k * std

@@ -12,7 +12,9 @@ mixed column, so the whole column becomes ``text``). The original table is stash
 on restore (see :meth:`mlchaos_orchestration.stores.sql.SqlStore.reshape`).
 
 ``apply`` reports ``rows_changed`` (rows the fault reached: changed cells, or every row a schema
-change reshaped; ``0`` when it changed nothing), ``columns`` and ``rows_read``.
+change reshaped; ``0`` when it changed nothing), ``columns``, ``rows_read`` and ``clean_profile``
+(:func:`~mlchaos_orchestration.gates.mutation.profile_frame` of the first file / object / table
+before the fault: the report's suggestion for a surviving fault takes its bounds from it).
 """
 
 from __future__ import annotations
@@ -52,6 +54,16 @@ class StoredDataFault(EnvironmentFault):
     def backup_targets(self, ctx: ApplyContext) -> list[Target]:
         return [self.target_obj]
 
+    def backup_options(self, target: Target) -> dict[str, Any]:
+        """A local Parquet dataset that streams is backed up by moving its originals aside."""
+        from pathlib import Path
+
+        from mlchaos_orchestration.stores.parquet_swap import streams_local
+
+        if target.kind == "local" and streams_local(self.inner, Path(target.location)):
+            return {"move": True}
+        return {}
+
     def apply(self, ctx: ApplyContext) -> dict[str, Any]:
         target = self.target_obj
         extra: dict[str, Any] = {}
@@ -63,13 +75,14 @@ class StoredDataFault(EnvironmentFault):
         elif target.kind == "s3":
             parts = _apply_s3(self.inner, target, ctx)
         else:
-            parts = _apply_local(self.inner, target, ctx.seed)
+            parts = _apply_local(self.inner, target, ctx)
         return {
             "fault": self.inner.name,
             "rows_changed": int(sum(p.rows_changed for p in parts)),
             "rows_read": int(sum(p.rows_read for p in parts)),
             "columns": sorted({str(c) for p in parts for c in p.columns}),
             "parts": len(parts),
+            **({"clean_profile": parts[0].profile} if parts and parts[0].profile else {}),
             **extra,
         }
 
@@ -85,19 +98,38 @@ class _Part:
     rows_changed: int
     rows_read: int
     columns: list[str]
+    profile: dict[str, Any] | None = None  #: of the clean data, before the fault
 
     @classmethod
-    def of(cls, result: DataFaultResult, rows_read: int) -> _Part:
-        return cls(result.rows_changed, rows_read, [str(c) for c in result.columns])
+    def of(cls, result: DataFaultResult, clean: Any) -> _Part:
+        """What ``result`` did to the frame ``clean``."""
+        from mlchaos_orchestration.gates.mutation import profile_frame
+
+        try:
+            profile = profile_frame(clean)
+        except Exception:  # noqa: BLE001 - a profile is a hint for suggestions, never a failure
+            profile = None
+        return cls(result.rows_changed, len(clean), [str(c) for c in result.columns], profile)
 
 
-def _apply_local(fault: DataFault, target: Target, seed: int) -> list[_Part]:
+def _streamed(outcome: Any) -> list[_Part]:
+    return [_Part(outcome.rows_changed, outcome.rows_read, [str(c) for c in outcome.columns])]
+
+
+def _apply_local(fault: DataFault, target: Target, ctx: ApplyContext) -> list[_Part]:
     from pathlib import Path
 
     from mlchaos_orchestration.core import formats
+    from mlchaos_orchestration.stores import parquet_swap
     from mlchaos_orchestration.stores.local import _write_atomic
 
     root = Path(target.location)
+    ref = (ctx.extra.get("backup_refs") or {}).get(target.lock_key()) or {}
+    moved = ref.get("mode") == parquet_swap.MOVE  # the originals must be renamed, never replaced
+    if moved or parquet_swap.streams_local(fault, root):  # row group by row group
+        folder = Path(ref["folder"]) if moved else None
+        return _streamed(parquet_swap.stream_local(fault, target, ctx.seed, folder))
+    seed = ctx.seed
     files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
     tabular = [f for f in files if _is_tabular(f.name)]
     _refuse_typeless(fault, [str(f) for f in tabular])
@@ -117,6 +149,7 @@ def _apply_s3(fault: DataFault, target: Target, ctx: ApplyContext) -> list[_Part
 
     from mlchaos_orchestration.core import formats
     from mlchaos_orchestration.settings import get_settings
+    from mlchaos_orchestration.stores import parquet_swap
 
     endpoint = ctx.s3_endpoint_url or get_settings().s3_endpoint_url
     client = boto3.client("s3", endpoint_url=endpoint)
@@ -133,6 +166,9 @@ def _apply_s3(fault: DataFault, target: Target, ctx: ApplyContext) -> list[_Part
         )
     tabular = [k for k in keys if _is_tabular(k)]
     _refuse_typeless(fault, [f"s3://{target.bucket}/{k}" for k in tabular])
+    sizes = {k: _size(client, target.bucket, k) for k in tabular}
+    if parquet_swap.streams_s3(fault, sizes):  # row group by row group, never the whole object
+        return _streamed(parquet_swap.stream_s3(fault, target, tabular, ctx))
     results = []
     for i, key in enumerate(tabular):
         fmt = formats.detect_format(key)
@@ -143,6 +179,10 @@ def _apply_s3(fault: DataFault, target: Target, ctx: ApplyContext) -> list[_Part
         client.put_object(Bucket=target.bucket, Key=key, Body=formats.write_frame(out, fmt))
         results.append(part)
     return results
+
+
+def _size(client: Any, bucket: str, key: str) -> int:
+    return int(client.head_object(Bucket=bucket, Key=key)["ContentLength"])
 
 
 def _refuse_typeless(fault: DataFault, names: list[str]) -> None:
@@ -164,7 +204,7 @@ def _fit_format(
     Parquet (Arrow) cannot hold a column of numbers and strings: a ``type_flip`` column is
     stored as a string column, so every present value of it changed type.
     """
-    part = _Part.of(result, len(frame))
+    part = _Part.of(result, frame)
     if fault.name != "type_flip" or fmt != "parquet":
         return result.frame, part
     from mlchaos_orchestration.faults.data.arrow import as_text
@@ -200,7 +240,7 @@ def _apply_sql(fault: DataFault, target: Target, seed: int) -> _Part:
             if records:
                 keep = [c for c in result.frame.columns if c in table.c]
                 conn.execute(sa.insert(table), [{k: r[k] for k in keep} for r in records])
-        return _Part.of(result, len(frame))
+        return _Part.of(result, frame)
     finally:
         engine.dispose()
 
