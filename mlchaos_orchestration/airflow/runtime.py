@@ -162,6 +162,10 @@ def _safety(safety: dict[str, Any]) -> Any:
     return parse_experiment({"name": "deployment", "control": True, "safety": safety}).safety
 
 
+#: parsed ``defaults`` of experiments files, by their text
+_FILE_DEFAULTS: dict[str, Any] = {}
+
+
 def file_default_safety(path: str) -> Any:
     """``defaults.safety`` of an experiments file (``${VAR}`` expanded), or None."""
     from pathlib import Path
@@ -171,8 +175,13 @@ def file_default_safety(path: str) -> Any:
     file = Path(path)
     if not file.is_file():
         return None
-    raw = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    defaults = raw.get("defaults") if isinstance(raw, dict) else None
+    text = file.read_text(encoding="utf-8")  # every task of every run asks: parse it once
+    if text not in _FILE_DEFAULTS:
+        raw = yaml.safe_load(text) or {}
+        if len(_FILE_DEFAULTS) >= 16:  # bounded: edited files leave stale versions behind
+            _FILE_DEFAULTS.clear()
+        _FILE_DEFAULTS[text] = raw.get("defaults") if isinstance(raw, dict) else None
+    defaults = _FILE_DEFAULTS[text]
     safety = defaults.get("safety") if isinstance(defaults, dict) else None
     return _safety(safety) if isinstance(safety, dict) else None
 

@@ -7,6 +7,7 @@ user's DAGs run from their own folder (:mod:`.user_targets`)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -23,20 +24,59 @@ _READY: dict[str, bool] = {}
 
 def prepare_airflow_home(home: Path, dags_folder: Path) -> dict[str, str]:
     """Point this process at a migrated Airflow home whose DAGs folder is ``dags_folder``
-    (before importing Airflow); migrate and serialize the DAGs once."""
+    (before importing Airflow); migrate and serialize the DAGs once per home, Airflow version
+    and DAG files (a stamp in the home: later suites reuse its metadata DB as it is)."""
     from mlchaos_orchestration.suite.user_targets import airflow_env
 
     env = airflow_env(home, dags_folder)
     os.environ.update(env)
     if not _READY.get(str(home)):
         home.mkdir(parents=True, exist_ok=True)
-        airflow = str(Path(sys.executable).with_name("airflow"))
-        for args in (["db", "migrate"], ["dags", "reserialize"]):
+        stamp, key = home / _STAMP, _home_key(env, dags_folder)
+        fresh = (home / "airflow.db").is_file() and stamp.is_file() and stamp.read_text() == key
+        if not fresh:
+            stamp.unlink(missing_ok=True)
             subprocess.run(
-                [airflow, *args], env={**os.environ}, check=True, capture_output=True, timeout=600
+                [sys.executable, "-c", _MIGRATE_AND_SERIALIZE],
+                env={**os.environ},
+                check=True,
+                capture_output=True,
+                timeout=600,
             )
+            stamp.write_text(key)
         _READY[str(home)] = True
     return env
+
+
+_STAMP = ".mlchaos-migrated"
+#: ``airflow db migrate`` then ``airflow dags reserialize``, in one process (one Airflow import)
+_MIGRATE_AND_SERIALIZE = """
+from airflow.cli import cli_parser
+from airflow.configuration import write_default_airflow_configuration_if_needed
+
+write_default_airflow_configuration_if_needed()
+parser = cli_parser.get_parser()
+for argv in (["db", "migrate"], ["dags", "reserialize"]):
+    args = parser.parse_args(argv)
+    args.func(args)
+"""
+
+
+def _home_key(env: dict[str, str], dags_folder: Path) -> str:
+    """What the migrated, serialized metadata DB of a home depends on: the Airflow version,
+    the home's settings and the DAG files (names and contents)."""
+    import hashlib
+    from importlib.metadata import PackageNotFoundError, version
+
+    digest = hashlib.sha256(json.dumps(env, sort_keys=True).encode())
+    for version_of in ("apache-airflow", "apache-airflow-core", "mlchaos-orchestration"):
+        try:
+            digest.update(f"{version_of}={version(version_of)}".encode())
+        except PackageNotFoundError:  # not installed under this name: nothing to key on
+            digest.update(version_of.encode())
+    for path in sorted(Path(dags_folder).rglob("*.py")):
+        digest.update(str(path.relative_to(dags_folder)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 def logical_date(ds: str, suite_id: str) -> str:

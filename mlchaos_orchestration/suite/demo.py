@@ -34,8 +34,11 @@ def example_variables(
 
 
 @contextmanager
-def demo_environment(config: ExampleConfig | None = None) -> Iterator[ExampleConfig]:
-    """Prepare sample data, export the example config and start a local alert receiver.
+def demo_environment(
+    config: ExampleConfig | None = None, *, sample_data: bool = True
+) -> Iterator[ExampleConfig]:
+    """Prepare sample data (unless ``sample_data`` is false: the suite's workers write their
+    own copies), export the example config and start a local alert receiver.
 
     The receiver is a real HTTP server on 127.0.0.1; alerts counted by the verdicts are the
     deliveries it acknowledged.
@@ -43,7 +46,8 @@ def demo_environment(config: ExampleConfig | None = None) -> Iterator[ExampleCon
     from mlchaos_orchestration.suite.receiver import WebhookReceiver
 
     cfg = config or ExampleConfig.from_env()
-    prepare(cfg)
+    if sample_data:
+        prepare(cfg)
     with WebhookReceiver() as receiver:
         with example_variables(cfg, {"MLCHAOS_ALERT_WEBHOOK_URL": receiver.url}):
             yield cfg
