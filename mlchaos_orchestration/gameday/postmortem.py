@@ -51,7 +51,7 @@ def timeline(o: Outcome, slo_ms: float) -> list[tuple[float, str]]:
             items.append((ev["t"], "aborted by mlchaos abort"))
         elif what == "steady_state_check":
             items.append((ev["t"], f"steady-state check ({ev['phase']})"))
-    slo = [s for s in o.samples if s["ok"] is False and s["phase"] != "before"]
+    slo = [s for s in o.samples if s["ok"] is False and s["phase"] != "warmup"]
     if slo:
         first = slo[0]
         items.append((first["t"], f"first breach: {first['probe']} = {_fmt(first['value'])}"))

@@ -101,8 +101,13 @@ def run_experiment(
         return got
 
     def fault_phase() -> str:
-        """before any fault started / while one is active / after every one stopped."""
+        """warmup (the load's first seconds) / before any fault started / while one is active /
+        after every one stopped."""
         faults = [k for a, k in zip(exp.method, keys, strict=True) if a.kind_label != "load"]
+        loads = [started[k] for a, k in zip(exp.method, keys, strict=True)
+                 if a.kind_label == "load" and k in started]  # fmt: skip
+        if loads and time.monotonic() - min(loads) < settings.warmup_s:
+            return "warmup"
         if not any(k in started for k in faults):
             return "before"
         if any(k in started and k not in stopped for k in faults):
@@ -153,7 +158,7 @@ def run_experiment(
             got = sample()
             if stop_cond is not None and not fired["fired"]:
                 reading = next(s for s in got if s.probe == stop_cond.probe)
-                if reading.ok is not None:  # no data (no requests yet) neither counts nor resets
+                if reading.ok is not None and phase_of[-1] != "warmup":  # no data: no verdict
                     streak = streak + 1 if reading.ok is False else 0
                 if streak >= stop_cond.consecutive:
                     breach_at = time.monotonic()
@@ -234,7 +239,11 @@ def judge(
 ) -> Outcome:
     """The verdict from the probe samples of the method and recovery phases."""
     specs = {p.name: p for p in plan.gameday.steady_state}
-    breaches = [s for s in samples if specs[s["probe"]].role == "slo" and s["ok"] is False]
+    breaches = [
+        s
+        for s in samples
+        if specs[s["probe"]].role == "slo" and s["ok"] is False and s["phase"] != "warmup"
+    ]
 
     def worst(kind: str, phase: str = "method") -> float | None:
         vals = [
