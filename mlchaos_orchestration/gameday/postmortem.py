@@ -51,31 +51,30 @@ def timeline(o: Outcome, slo_ms: float) -> list[tuple[float, str]]:
             items.append((ev["t"], "aborted by mlchaos abort"))
         elif what == "steady_state_check":
             items.append((ev["t"], f"steady-state check ({ev['phase']})"))
-    slo = [s for s in o.samples if s["ok"] is False and s["phase"] != "warmup"]
-    if slo:
-        first = slo[0]
+    judged = [s for s in o.samples if s["phase"] != "warmup"]
+    bad = [s for s in judged if s["ok"] is False]
+    if bad:
+        first = bad[0]
         items.append((first["t"], f"first breach: {first['probe']} = {_fmt(first['value'])}"))
-    after = [s for s in o.samples if s["phase"] == "after"]
-    by_t: dict[float, list[dict[str, Any]]] = {}
-    for s in after:
-        by_t.setdefault(s["t"], []).append(s)
-    back = next(
-        (t for t, ss in sorted(by_t.items()) if all(s["ok"] is not False for s in ss)), None
-    )
-    if back is not None:
-        items.append((back, "back to steady state"))
-    elif after:
-        items.append((after[-1]["t"], "NOT back to steady state by the end of the recovery check"))
+        by_t: dict[float, list[dict[str, Any]]] = {}
+        for s in judged:
+            if s["t"] > bad[-1]["t"]:
+                by_t.setdefault(s["t"], []).append(s)
+        back = next((t for t, ss in sorted(by_t.items()) if any(s["ok"] is True for s in ss)), None)
+        if back is not None:
+            items.append((back, "back to steady state"))
+        else:
+            items.append((judged[-1]["t"], "NOT back to steady state by the end of the check"))
     return sorted(items, key=lambda x: x[0])
 
 
 def impact(o: Outcome, slo_ms: float) -> dict[str, Any]:
-    """Requests, errors and fallbacks under load; SLO budget burned (share of method seconds
-    whose p99 was over the SLO)."""
+    """Requests, errors and fallbacks under load; SLO budget burned (share of samples under load
+    with p99 over the SLO)."""
     secs = [x for load in o.load for x in load["samples"]]
     requests = sum(x["requests"] for x in secs)
     failures = sum(x["failures"] for x in secs)
-    p99s = [s for s in o.samples if s["phase"] == "method" and s["probe"] == "p99_latency"]
+    p99s = [s for s in o.samples if s["phase"] != "warmup" and s["probe"] == "p99_latency"]
     over = [s for s in p99s if s["value"] is not None and s["value"] > slo_ms]
     return {
         "requests": requests,
@@ -124,42 +123,39 @@ def action_items(o: Outcome, slo_ms: float) -> list[str]:
 
 
 def _plot(o: Outcome, slo_ms: float) -> str:
+    """p99 with the SLO line, request rate (served vs asked), error and fallback shares, one
+    panel each, fault windows shaded."""
     from mlchaos_orchestration.reporting import plots
 
+    method = [s for s in o.samples if s["phase"] == "method"]
+    t0 = method[0]["t"] if method else (o.samples[0]["t"] if o.samples else 0.0)
+
+    def series(probe: str, scale: float = 1.0) -> tuple[list[float], list[float]]:
+        pts = [(s["t"] - t0, s["value"]) for s in o.samples if s["probe"] == probe]
+        return [t for t, v in pts if v is not None], [v * scale for _, v in pts if v is not None]
+
     def build() -> str:
-        fig = plots.new_figure(4.2)
-        ax1, ax2 = fig.subplots(2, 1, sharex=True)
-        method = [s for s in o.samples if s["phase"] == "method"]
-        t0 = method[0]["t"] if method else (o.samples[0]["t"] if o.samples else 0.0)
-
-        def series(probe: str) -> tuple[list[float], list[float]]:
-            pts = [(s["t"] - t0, s["value"]) for s in o.samples if s["probe"] == probe]
-            pts = [(t, v) for t, v in pts if v is not None]
-            return [t for t, _ in pts], [v for _, v in pts]
-
-        xs, ys = series("p99_latency")
-        ax1.plot(xs, ys, color="#0969da", label="p99 latency")
-        ax1.axhline(slo_ms, color="#cf222e", linestyle="--", label=f"SLO {slo_ms:g} ms")
-        rx, ry = series("request_rate")
-        if rx:
-            twin = ax1.twinx()
-            twin.plot(rx, ry, color="#8c959f", linewidth=0.8, label="request rate")
-            twin.set_ylabel("requests / s")
-            twin.grid(False)
-        plots.decorate(ax1, f"{o.name}: p99 latency", "", "p99 latency (ms)")
-        for probe, color in (("error_ratio", "#cf222e"), ("fallback_ratio", "#bf8700")):
-            ex, ey = series(probe)
-            ax2.plot(ex, [v * 100 for v in ey], color=color, label=probe.replace("_", " "))
+        fig = plots.new_figure(5.6)
+        latency, rate, shares = fig.subplots(3, 1, sharex=True)
+        latency.plot(*series("p99_latency"), color="#0969da", label="p99 latency")
+        latency.axhline(slo_ms, color="#cf222e", linestyle="--", label=f"SLO {slo_ms:g} ms")
+        plots.decorate(latency, f"{o.name}: p99 latency", "", "p99 latency (ms)")
+        rate.plot(*series("request_rate"), color="#57606a", label="served")
+        if o.target_rps:
+            rate.axhline(o.target_rps, color="#8c959f", linestyle=":", label="asked")
+        plots.decorate(rate, "request rate", "", "requests / s")
+        shares.plot(*series("error_ratio", 100), color="#cf222e", label="errors")
+        shares.plot(*series("fallback_ratio", 100), color="#bf8700", label="fallbacks")
         plots.decorate(
-            ax2, "errors and fallbacks", "seconds since the method began", "% of requests"
+            shares, "errors and fallbacks", "seconds since the method began", "% of requests"
         )
-        for ax in (ax1, ax2):
+        for ax in (latency, rate, shares):
             for w in o.windows:
                 ax.axvspan(w["start"], w["end"], color="#ffd8b5", alpha=0.5, linewidth=0)
-        ax1.axvspan(0, 0, color="#ffd8b5", alpha=0.5, label="fault window")
-        plots.legend_beside(ax1)
-        plots.legend_beside(ax2)
-        return plots.render(fig, f"gd-{o.name}", f"{o.name}: p99 latency and error/fallback rates")
+        latency.axvspan(0, 0, color="#ffd8b5", alpha=0.5, label="fault window")
+        for ax in (latency, rate, shares):
+            plots.legend_beside(ax)
+        return plots.render(fig, f"gd-{o.name}", f"{o.name}: p99 latency, rate, errors, fallbacks")
 
     import matplotlib
 
@@ -210,8 +206,8 @@ def render_html(result: GameDayResult) -> str:
             f"<li>worst fallback share: {'none' if not share else f'{share:.0%} of requests'}</li>"
         )
         parts.append(
-            f"<li>SLO budget burned: {_fmt(imp['slo_budget_burned'])} of the method's "
-            "samples had p99 over the SLO</li>"
+            f"<li>SLO budget burned: {_fmt(imp['slo_budget_burned'])} of the samples under load "
+            "had p99 over the SLO</li>"
         )
         if o.pipeline is not None:
             parts.append(
@@ -233,7 +229,7 @@ def held_lines(o: Outcome) -> list[str]:
     out = []
     names = sorted({s["probe"] for s in o.samples})
     for name in names:
-        vals = [s for s in o.samples if s["probe"] == name and s["phase"] == "method"]
+        vals = [s for s in o.samples if s["probe"] == name and s["phase"] != "warmup"]
         bad = [s for s in vals if s["ok"] is False]
         readings = [s["value"] for s in vals if s["value"] is not None]
         worst = max(readings) if readings else None

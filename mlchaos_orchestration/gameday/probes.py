@@ -26,10 +26,12 @@ PROMQL = {
         "1000 * histogram_quantile(0.99, sum by (le) (rate(" + LATENCY + "_bucket[{w}s])))"
     ),
     "error_ratio": (
-        "sum(rate(mlchaos_errors_total[{w}s])) / sum(rate(mlchaos_requests_total[{w}s]))"
+        "(sum(rate(mlchaos_errors_total[{w}s])) or vector(0))"
+        " / sum(rate(mlchaos_requests_total[{w}s]))"
     ),
     "fallback_ratio": (
-        "sum(rate(mlchaos_fallbacks_total[{w}s])) / sum(rate(mlchaos_requests_total[{w}s]))"
+        "(sum(rate(mlchaos_fallbacks_total[{w}s])) or vector(0))"
+        " / sum(rate(mlchaos_requests_total[{w}s]))"
     ),
     "request_rate": "sum(rate(mlchaos_requests_total[{w}s]))",
 }

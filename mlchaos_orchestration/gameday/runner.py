@@ -33,7 +33,7 @@ class Outcome:
     verdict: str
     reason: str
     run_id: str
-    p99_ms: float | None  # worst SLO reading of the latency probe during the method
+    p99_ms: float | None  # worst reading of the latency probe under load (warm-up excluded)
     rps: float | None  # achieved request rate under load
     target_rps: float | None
     fallback_ratio: float | None
@@ -245,15 +245,16 @@ def judge(
         if specs[s["probe"]].role == "slo" and s["ok"] is False and s["phase"] != "warmup"
     ]
 
-    def worst(kind: str, phase: str = "method") -> float | None:
+    def worst(kind: str, phases: tuple[str, ...] = ("before", "method", "after")) -> float | None:
+        """Worst reading under load (warm-up excluded)."""
         vals = [
             s["value"]
             for s in samples
-            if s["phase"] == phase and specs[s["probe"]].kind == kind and s["value"] is not None
+            if s["phase"] in phases and specs[s["probe"]].kind == kind and s["value"] is not None
         ]
         return round(max(vals), 4) if vals else None
 
-    fallback = worst("fallback_ratio")
+    fallback = worst("fallback_ratio", ("method", "after"))
     rps = [x["requests"] for load in loads for x in load["samples"][1:]]
     target = next((load["rate"] for load in loads), None)
     if aborted:
