@@ -21,10 +21,14 @@ class FeatureStore:
 
     ``timeout_s`` bounds every read (socket connect and read); a slow or dead Redis raises
     ``redis.exceptions.TimeoutError`` / ``ConnectionError`` instead of hanging the request.
+    redis-py's own retries (3 by default since 6.x, with back-off) are switched off: a read
+    takes at most ``timeout_s``, and the caller's policy (breaker, fallback) decides.
     """
 
     def __init__(self, url: str, timeout_s: float = 0.05) -> None:
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
         self.url = url
         self.timeout_s = timeout_s
@@ -32,7 +36,7 @@ class FeatureStore:
             url,
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
-            retry_on_timeout=False,
+            retry=Retry(NoBackoff(), 0),
             health_check_interval=0,
         )
 

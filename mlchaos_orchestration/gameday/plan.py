@@ -65,7 +65,10 @@ class GameDaySettings(BaseModel):
     before_s: float = Field(3.0, ge=0, le=120, description="steady-state check before")
     after_s: float = Field(4.0, ge=0, le=300, description="recovery check after")
     warmup_s: float = Field(
-        3.0, ge=0, le=120, description="the load's first seconds (users spawning): not judged"
+        3.0,
+        ge=0,
+        le=120,
+        description="the load's first seconds (users spawning), plus a probe window: not judged",
     )
     prometheus: bool = Field(True, description="use a Prometheus server when one is installed")
 

@@ -106,7 +106,7 @@ def run_experiment(
         faults = [k for a, k in zip(exp.method, keys, strict=True) if a.kind_label != "load"]
         loads = [started[k] for a, k in zip(exp.method, keys, strict=True)
                  if a.kind_label == "load" and k in started]  # fmt: skip
-        if loads and time.monotonic() - min(loads) < settings.warmup_s:
+        if loads and time.monotonic() - min(loads) < warmup:
             return "warmup"
         if not any(k in started for k in faults):
             return "before"
@@ -115,6 +115,8 @@ def run_experiment(
         return "after"
 
     keys = [a.key(i) for i, a in enumerate(exp.method)]
+    # the spawn burst stays inside every probe's window for window_s more seconds
+    warmup = settings.warmup_s + max(p.window_s for p in settings.steady_state)
     started: dict[str, float] = {}
     stopped: dict[str, float] = {}
 

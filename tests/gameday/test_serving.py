@@ -113,3 +113,19 @@ def test_predictor_counts_requests_and_errors_without_a_server(serving: Any) -> 
     with pytest.raises(Exception, match="500 injected"):
         predictor.predict(serving.assets.user_ids[0], 10.0, 12)
     assert predictor.metrics.requests._value.get() == 1
+
+
+def test_a_feature_read_takes_at_most_its_timeout(serving: Any) -> None:
+    """No hidden client retries: a blackholed read fails after one timeout, not four."""
+    from mlchaos_orchestration.gameday.featurestore import FeatureStore
+
+    store = FeatureStore(serving.proxied_url, timeout_s=0.1)
+    store.read(serving.assets.user_ids[0])  # connected
+    serving.proxy.add(Toxic("dead", "timeout", attributes={"timeout_ms": 0}))
+    start = time.monotonic()
+    with pytest.raises(Exception, match="[Tt]imeout"):
+        store.read(serving.assets.user_ids[0])
+    took = time.monotonic() - start
+    serving.proxy.clear()
+    store.close()
+    assert 0.09 <= took < 0.3, took
