@@ -197,6 +197,8 @@ class Probes:
                 value = self.source.value(spec)
             except OSError:
                 value = None
+            if value is not None and spec.kind.endswith("_ratio"):
+                value = min(1.0, max(0.0, value))  # rate() extrapolation can overshoot 1
             out.append(Sample(now, spec.name, value, spec.within(value), self.source.name))
         self.samples.extend(out)
         return out
