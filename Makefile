@@ -6,7 +6,7 @@ N ?= 200
 PYTEST_ARGS ?= -q -p no:cacheprovider -n 2 --timeout 900
 TESTS ?= tests
 
-.PHONY: venv demo test lint torture clean
+.PHONY: venv demo test install-check distributed gameday lint torture clean
 
 venv:
 	@scripts/bootstrap.sh
@@ -15,11 +15,30 @@ demo: venv
 	$(VENV)/bin/mlchaos demo
 
 # pytest exits 5 when no test ran: that is a failure here too, with a clear message.
-# the browser e2e test needs Debian's chromium: installed here when missing (idempotent)
+# the browser e2e tests need Debian's chromium, the game-day tests redis-server and prometheus:
+# installed here when missing (idempotent)
 test:
-	@scripts/bootstrap.sh --with-browser
+	@scripts/bootstrap.sh --with-browser --with-serving
 	@$(PY) -m pytest $(PYTEST_ARGS) $(TESTS); rc=$$?; \
 	if [[ $$rc -eq 5 ]]; then echo "make test: FAILED, no tests ran" >&2; fi; exit $$rc
+
+# the built wheel in fresh virtualenvs outside the repository (pinned stack; the lowest Airflow
+# the [airflow] extra declares), used as a user would: scripts/install_check.sh
+install-check: venv
+	@scripts/install_check.sh
+
+# the example matrix on Airflow with the CeleryExecutor (Redis broker, PostgreSQL metadata, two
+# workers) and on Dagster driven by dagster-daemon (PostgreSQL instance), compared with the
+# in-process runs; everything on loopback, torn down at the end (redis-server from --with-serving)
+distributed:
+	@scripts/bootstrap.sh --with-serving
+	timeout 1200 $(PY) -m mlchaos_orchestration.testing.distributed $(DISTRIBUTED_ARGS)
+
+# the serving-side game day on the example: private Redis + Prometheus (Debian, installed here),
+# the prediction API under uvicorn, Locust load; writes reports/gameday/<time>/postmortem.html
+gameday:
+	@scripts/bootstrap.sh --with-serving
+	$(VENV)/bin/mlchaos gameday
 
 # ruff (incl. banned module-level imports), the formatter's check, mypy on the engine
 lint: venv

@@ -14,6 +14,8 @@ Every failure alerts through :class:`MlchaosWebhookNotifier`. Chaos runs are tri
 from __future__ import annotations
 
 import datetime as dt
+import io
+import os
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,28 @@ def _staging(ds: str) -> Path:
     path = get_settings().data_dir / "example" / "staging" / ds
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _put(ds: str, name: str, data: bytes) -> None:
+    """Stage ``name`` of run date ``ds``: under ``$MLCHAOS_STAGING_URL`` (``s3://bucket/prefix``,
+    for workers on separate hosts) when set, else in the local data dir."""
+    url = os.environ.get("MLCHAOS_STAGING_URL", "")
+    if url.startswith("s3://"):
+        bucket, _, prefix = url[5:].partition("/")
+        key = "/".join(p for p in (prefix.strip("/"), ds, name) if p)
+        _s3_client(url).put_object(Bucket=bucket, Key=key, Body=data)
+    else:
+        (_staging(ds) / name).write_bytes(data)
+
+
+def _get(ds: str, name: str) -> bytes:
+    """What :func:`_put` staged."""
+    url = os.environ.get("MLCHAOS_STAGING_URL", "")
+    if url.startswith("s3://"):
+        bucket, _, prefix = url[5:].partition("/")
+        key = "/".join(p for p in (prefix.strip("/"), ds, name) if p)
+        return bytes(_s3_client(url).get_object(Bucket=bucket, Key=key)["Body"].read())
+    return (_staging(ds) / name).read_bytes()
 
 
 def _s3_client(root: str) -> Any:
@@ -95,7 +119,7 @@ with DAG(
 
         cfg, ds = _config(), _ds()
         frame = read(cfg.raw_root, ds, client=_s3_client(cfg.raw_root), retry_delay_s=0.05)
-        frame.to_parquet(_staging(ds) / "events.parquet", index=False)
+        _put(ds, "events.parquet", frame.to_parquet(index=False))
         return {"rows": int(len(frame)), "source_ds": frame.attrs.get("source_ds")}
 
     @task
@@ -107,7 +131,7 @@ with DAG(
         from mlchaos_orchestration.examples.steps import write_features
 
         ds = _ds()
-        events = pd.read_parquet(_staging(ds) / "events.parquet")
+        events = pd.read_parquet(io.BytesIO(_get(ds, "events.parquet")))
         return write_features(build(events), _config().features_url, ds=ds)
 
     validate = GreatExpectationsGateOperator(
@@ -126,7 +150,9 @@ with DAG(
 
         ds = _ds()
         model, metrics = train(read_features(_config().features_url, ds=ds))
-        joblib.dump((model, metrics), _staging(ds) / "model.joblib")
+        buf = io.BytesIO()
+        joblib.dump((model, metrics), buf)
+        _put(ds, "model.joblib", buf.getvalue())
         return metrics
 
     @task
@@ -137,7 +163,7 @@ with DAG(
         from mlchaos_orchestration.examples.steps import register_model as register
 
         ds = _ds()
-        model, metrics = joblib.load(_staging(ds) / "model.joblib")
+        model, metrics = joblib.load(io.BytesIO(_get(ds, "model.joblib")))
         return str(register(model, metrics, _config().model_dir))
 
     ingest() >> build_features() >> validate >> train_model() >> register_model()

@@ -170,8 +170,10 @@ class _Dataset:
         fields = []
         for f in produced:
             original = self.schema.field(renames.get(f.name, f.name)) if f.name else None
-            keep = original is not None and _same_kind(original.type, f.type)
-            fields.append(f.with_type(original.type) if keep else f)
+            if original is not None and _same_kind(original.type, f.type):
+                fields.append(f.with_type(original.type))
+            else:
+                fields.append(f)
         metadata = self.schema.metadata or {}
         same = [f.name for f in fields] == self.schema.names and all(
             f.type == self.schema.field(f.name).type for f in fields
