@@ -8,9 +8,6 @@ everything ``start()`` did: toxics removed, serving faults cleared, load and bat
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
 import time
 import urllib.request
@@ -169,7 +166,7 @@ class PipelineAction(_Action):
     sla_s: float = Field(60.0, gt=0)
 
     def start(self, ctx: GameContext, key: str) -> dict[str, Any]:
-        from mlchaos_orchestration.gameday.stack import die_with_parent
+        from mlchaos_orchestration.gameday.stack import spawn_group
 
         out = ctx.workdir / f"{key.replace('#', '-')}.json"
         cmd = [
@@ -179,15 +176,7 @@ class PipelineAction(_Action):
             self.experiment,
             str(out),
         ]
-        log = (ctx.workdir / "batch.log").open("ab")
-        proc = subprocess.Popen(
-            cmd,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=die_with_parent,
-        )
-        log.close()
+        proc = spawn_group(cmd, ctx.workdir / "batch.log")
         ctx.handles[key] = (proc, out, time.time())
         return {"experiment": self.experiment, "sla_s": self.sla_s}
 
@@ -199,13 +188,9 @@ class PipelineAction(_Action):
         proc, out, started = ctx.handles.get(key, (None, None, 0.0))
         if proc is None:
             return {}
-        if proc.poll() is None:  # SIGTERM: the runner restores in its finally blocks
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
+        from mlchaos_orchestration.gameday.stack import stop_group
+
+        stop_group(proc, grace_s=10.0)  # SIGTERM: the runner restores in its finally blocks
         result = json.loads(out.read_text()) if out and out.exists() else {}
         duration = result.get("duration_s", round(time.time() - started, 1))
         completed = bool(result.get("completed"))

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -15,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlchaos_orchestration.gameday.stack import die_with_parent
+from mlchaos_orchestration.gameday.stack import spawn_group, stop_group
 
 
 class LoadProcess:
@@ -42,15 +41,7 @@ class LoadProcess:
             "--host", self.host, "--rate", str(self.rate), "--duration", str(self.duration_s),
             "--ids", str(self.ids_path), "--out", str(self.out),
         ]  # fmt: skip
-        log = (self.workdir / "loadgen.log").open("ab")
-        self.proc = subprocess.Popen(
-            cmd,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=die_with_parent,
-        )
-        log.close()
+        self.proc = spawn_group(cmd, self.workdir / "loadgen.log")
         self.started_at = time.time()
         return self
 
@@ -64,19 +55,9 @@ class LoadProcess:
 
     def stop(self, grace_s: float = 1.0) -> None:
         """Stop the load now: SIGTERM (Locust stops its users), SIGKILL after ``grace_s``."""
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
+        if self.proc is None or self.proc.poll() is not None:
             return
-        for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                proc.wait(wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
+        stop_group(self.proc, grace_s)
         self.stopped_at = time.time()
 
     def samples(self) -> list[dict[str, Any]]:

@@ -45,6 +45,39 @@ def die_with_parent() -> None:
         pass
 
 
+def spawn_group(
+    cmd: list[str], log_path: Path, *, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start ``cmd`` in its own process group, output appended to ``log_path``; it dies with
+    the process that started it."""
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            env={**os.environ, **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
+
+
+def stop_group(proc: subprocess.Popen[bytes] | None, grace_s: float = 5.0) -> None:
+    """SIGTERM the process group, SIGKILL after ``grace_s``; wait for it."""
+    if proc is None or proc.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
 def http_get(url: str, timeout: float = 2.0) -> bytes:
     """GET ``url`` ignoring any ``*_proxy`` variables (loopback services)."""
     with _DIRECT.open(url, timeout=timeout) as resp:
@@ -68,16 +101,8 @@ class _Process:
 
     def _spawn(self, cmd: list[str], env: dict[str, str] | None = None) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)  # before the server is told to use it
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(
-                cmd,
-                cwd=self.workdir,
-                env={**os.environ, **(env or {})},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=die_with_parent,
-            )
+        self.log_path.unlink(missing_ok=True)
+        self.proc = spawn_group(cmd, self.log_path, cwd=self.workdir, env=env)
 
     def _wait_until(self, ready: Any, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -102,17 +127,7 @@ class _Process:
     def stop(self) -> None:
         """Terminate the process group (SIGTERM, then SIGKILL after 5 s) and wait."""
         proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-                try:
-                    os.killpg(proc.pid, sig)
-                except ProcessLookupError:
-                    break
-                try:
-                    proc.wait(wait)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
+        stop_group(proc)
         if self._own_dir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 

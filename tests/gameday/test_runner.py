@@ -48,6 +48,16 @@ def context(serving: Any, api: Any, tmp_path: Any) -> GameContext:
     )
 
 
+def run(
+    spec: GameDayFile, serving: Any, api: Any, tmp_path: Any
+) -> tuple[Any, GameContext, Ledger]:
+    """Run the file's one experiment on the live stack, probes read from /metrics."""
+    ctx = context(serving, api, tmp_path)
+    probes = Probes(spec.gameday.steady_state, MetricsSource(api.url + "/metrics"))
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    return run_experiment(spec.experiments[0], spec, ctx, probes, ledger), ctx, ledger
+
+
 def test_kill_switch_stops_faults_and_load_within_two_seconds(
     serving: Any, api: Any, tmp_path: Any
 ) -> None:
@@ -65,11 +75,8 @@ def test_kill_switch_stops_faults_and_load_within_two_seconds(
             },
         ]  # fmt: skip
     )
-    ctx = context(serving, api, tmp_path)
-    probes = Probes(spec.gameday.steady_state, MetricsSource(api.url + "/metrics"))
-    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
     start = time.monotonic()
-    outcome = run_experiment(spec.experiments[0], spec, ctx, probes, ledger)
+    outcome, ctx, ledger = run(spec, serving, api, tmp_path)
     assert time.monotonic() - start < 30  # not the 60 s the actions asked for
     assert outcome.verdict == "breached" and outcome.kill_switch["fired"]
     assert outcome.kill_switch["delay_s"] <= 2.0
@@ -97,10 +104,7 @@ def test_graceful_degradation_with_the_mitigation(serving: Any, api: Any, tmp_pa
         ],  # fmt: skip
         consecutive=100,
     )
-    ctx = context(serving, api, tmp_path)
-    probes = Probes(spec.gameday.steady_state, MetricsSource(api.url + "/metrics"))
-    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
-    outcome = run_experiment(spec.experiments[0], spec, ctx, probes, ledger)
+    outcome, ctx, ledger = run(spec, serving, api, tmp_path)
     assert outcome.fallback_ratio and outcome.fallback_ratio > 0.2
     assert outcome.verdict == "degraded_gracefully", outcome.reason
     assert outcome.p99_ms is not None and outcome.p99_ms < 200
@@ -115,11 +119,9 @@ def test_abort_by_hand_stops_everything_and_rollbacks_still_run(
     spec.experiments[0].rollbacks.append(
         ServingFaultAction(action="serving_fault", duration_s=0.1)  # clears serving faults
     )
-    ctx = context(serving, api, tmp_path)
-    probes = Probes(spec.gameday.steady_state, MetricsSource(api.url + "/metrics"))
-    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
-    threading.Timer(3.0, lambda: ledger.request_abort()).start()
-    outcome = run_experiment(spec.experiments[0], spec, ctx, probes, ledger)
+    same_ledger = f"sqlite:///{tmp_path / 'ledger.db'}"  # `mlchaos abort` from elsewhere
+    threading.Timer(3.0, lambda: Ledger(same_ledger).request_abort()).start()
+    outcome, ctx, ledger = run(spec, serving, api, tmp_path)
     assert outcome.verdict == "aborted"
     assert not ctx.handles["load#0"].running()
     whats = [e["what"] for e in outcome.timeline]
@@ -176,11 +178,8 @@ def test_kill_switch_before_the_fault_starts_ends_the_method(
             },
         ]  # fmt: skip
     )
-    ctx = context(serving, api, tmp_path)
-    probes = Probes(spec.gameday.steady_state, MetricsSource(api.url + "/metrics"))
-    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
     start = time.monotonic()
-    outcome = run_experiment(spec.experiments[0], spec, ctx, probes, ledger)
+    outcome, ctx, ledger = run(spec, serving, api, tmp_path)
     assert outcome.kill_switch["fired"] and time.monotonic() - start < 30
     assert "network#2" not in {e.get("action") for e in outcome.timeline}
     assert serving.proxy.toxics() == []
