@@ -29,7 +29,7 @@ BUILTIN_MODULES = (
     "mlchaos_orchestration.faults.environment.connector",
     "mlchaos_orchestration.faults.environment.outage",
     "mlchaos_orchestration.faults.environment.stale",
-    "mlchaos_orchestration.faults.registry",
+    "mlchaos_orchestration.faults.model_registry",
     "mlchaos_orchestration.faults.traffic",
 )
 

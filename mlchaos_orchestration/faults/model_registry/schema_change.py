@@ -9,8 +9,8 @@ from pydantic import Field
 from mlchaos_orchestration.errors import TargetError
 from mlchaos_orchestration.faults.base import ApplyContext
 from mlchaos_orchestration.faults.catalog import register
-from mlchaos_orchestration.faults.registry.base import RegistryFault
-from mlchaos_orchestration.faults.registry.signature import (
+from mlchaos_orchestration.faults.model_registry.base import RegistryFault
+from mlchaos_orchestration.faults.model_registry.signature import (
     SchemaChange,
     changed_signature,
     link_copy,

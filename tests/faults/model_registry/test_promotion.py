@@ -11,7 +11,7 @@ from mlchaos_orchestration.core.ledger import Ledger
 from mlchaos_orchestration.core.safety import SafetySpec
 from mlchaos_orchestration.core.session import apply_fault, restore_lease
 from mlchaos_orchestration.faults.base import ApplyContext
-from mlchaos_orchestration.faults.registry import ModelSchemaChange
+from mlchaos_orchestration.faults.model_registry import ModelSchemaChange
 from mlchaos_orchestration.gates.gx import GateFailed
 from mlchaos_orchestration.gates.promotion import (
     ModelContract,

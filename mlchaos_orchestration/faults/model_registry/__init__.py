@@ -11,8 +11,8 @@ Every fault backs up the whole registered model
 (:mod:`mlchaos_orchestration.stores.mlflow_registry`) and is undone by restoring it exactly.
 """
 
-from mlchaos_orchestration.faults.registry.alias import AliasMoved, StaleModel
-from mlchaos_orchestration.faults.registry.metadata import RegistryMetadataMissing
-from mlchaos_orchestration.faults.registry.schema_change import ModelSchemaChange
+from mlchaos_orchestration.faults.model_registry.alias import AliasMoved, StaleModel
+from mlchaos_orchestration.faults.model_registry.metadata import RegistryMetadataMissing
+from mlchaos_orchestration.faults.model_registry.schema_change import ModelSchemaChange
 
 __all__ = ["AliasMoved", "ModelSchemaChange", "RegistryMetadataMissing", "StaleModel"]

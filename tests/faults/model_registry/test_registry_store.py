@@ -13,7 +13,7 @@ from mlchaos_orchestration.core.safety import SafetySpec
 from mlchaos_orchestration.core.session import apply_fault, restore_lease
 from mlchaos_orchestration.core.targets import Target
 from mlchaos_orchestration.faults.base import ApplyContext
-from mlchaos_orchestration.faults.registry import ModelSchemaChange, RegistryMetadataMissing
+from mlchaos_orchestration.faults.model_registry import ModelSchemaChange, RegistryMetadataMissing
 from mlchaos_orchestration.stores.base import get_store
 from mlchaos_orchestration.stores.mlflow_registry import MlflowRegistryStore
 from mlchaos_orchestration.testing.mlflow_fixture import Registry, build_registry, registry_state

@@ -9,7 +9,7 @@ from pydantic import Field
 from mlchaos_orchestration.errors import TargetError
 from mlchaos_orchestration.faults.base import ApplyContext
 from mlchaos_orchestration.faults.catalog import register
-from mlchaos_orchestration.faults.registry.base import RegistryFault
+from mlchaos_orchestration.faults.model_registry.base import RegistryFault
 
 Metadata = Literal["signature", "tags", "metrics", "description"]
 DEFAULT_REMOVE: list[Metadata] = ["signature", "tags", "metrics"]
@@ -67,7 +67,10 @@ class RegistryMetadataMissing(RegistryFault):
 
     def _drop_signature(self, version: int) -> bool:
         """Rewrite the version's MLmodel without ``signature``; False if it had none."""
-        from mlchaos_orchestration.faults.registry.signature import read_mlmodel, write_mlmodel
+        from mlchaos_orchestration.faults.model_registry.signature import (
+            read_mlmodel,
+            write_mlmodel,
+        )
         from mlchaos_orchestration.stores.base import get_store
         from mlchaos_orchestration.stores.mlflow_registry import MLMODEL, model_dir
 

@@ -10,7 +10,7 @@ from pydantic import Field
 from mlchaos_orchestration.errors import TargetError
 from mlchaos_orchestration.faults.base import ApplyContext
 from mlchaos_orchestration.faults.catalog import register
-from mlchaos_orchestration.faults.registry.base import RegistryFault
+from mlchaos_orchestration.faults.model_registry.base import RegistryFault
 
 VALIDATED_TAG = "validation_status"
 VALIDATED_VALUE = "passed"
