@@ -36,10 +36,12 @@ LAST = re.compile(
 
 
 def _ours(root: Path) -> list[str]:
+    """Processes started for this game day: their command line or working folder is under
+    ``root`` (other tests may run their own API in parallel)."""
     found = []
-    for proc in psutil.process_iter(["cmdline"]):
+    for proc in psutil.process_iter(["cmdline", "cwd"]):
         cmd = " ".join(proc.info["cmdline"] or [])
-        if str(root) in cmd or "mlchaos_orchestration.gameday" in cmd:
+        if str(root) in cmd or str(root) in (proc.info["cwd"] or ""):
             found.append(cmd)
     return found
 
