@@ -9,6 +9,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 import pytest
+from dagster_support import evaluate_alert_sensor
 
 from mlchaos_orchestration.core.experiment import parse_experiment
 from mlchaos_orchestration.core.ledger import Ledger
@@ -159,16 +160,11 @@ def test_tag_names_an_experiment_of_the_file(
     assert run["orchestrator"] == "dagster" and run["experiment"] == "orders-nulls"
     assert run["status"] == "running" and REPORTS == []
     # what the daemon does: evaluate the (running-by-default) failure sensor for this run
-    sensor = defs.resolve_sensor_def("mlchaos_alert_on_failure")
-    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    sensor(
-        dg.build_run_status_sensor_context(
-            sensor_name=sensor.name,
-            dagster_event=result.get_run_failure_event(),
-            dagster_instance=instance,
-            dagster_run=result.dagster_run,
-        ).for_run_failure()
+    assert (
+        defs.resolve_sensor_def("mlchaos_alert_on_failure").default_status
+        == dg.DefaultSensorStatus.RUNNING
     )
+    evaluate_alert_sensor(defs, result, instance)
     assert webhook.wait_for(1, timeout=10)
     assert webhook.url not in webhook.requests[0].body.decode()  # the URL is a secret
     finished = Ledger().get_run(run["id"])

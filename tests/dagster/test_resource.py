@@ -11,6 +11,7 @@ from typing import Any
 
 import dagster as dg
 import pytest
+from dagster_support import evaluate_alert_sensor
 
 from mlchaos_orchestration.core.experiment import parse_experiment
 from mlchaos_orchestration.core.ledger import Ledger
@@ -134,15 +135,7 @@ def test_resource_webhook_and_experiments_file_drive_a_tagged_run(
         instance=instance, tags={TAG_EXPERIMENT: "ids-nulls"}, raise_on_error=False
     )
     assert not result.success
-    sensor = defs.resolve_sensor_def("mlchaos_alert_on_failure")
-    sensor(
-        dg.build_run_status_sensor_context(
-            sensor_name=sensor.name,
-            dagster_event=result.get_run_failure_event(),
-            dagster_instance=instance,
-            dagster_run=result.dagster_run,
-        ).for_run_failure()
-    )
+    evaluate_alert_sensor(defs, result, instance)
     assert webhook.wait_for(1, timeout=10)
     (run,) = Ledger().list_runs()
     assert run["verdict"] == "caught"
@@ -242,15 +235,7 @@ def test_alert_sensor_acts_on_chaos_runs_only_unless_asked(
             instance=instance, raise_on_error=False
         )
         assert not result.success
-        sensor = defs.resolve_sensor_def("mlchaos_alert_on_failure")
-        sensor(
-            dg.build_run_status_sensor_context(
-                sensor_name=sensor.name,
-                dagster_event=result.get_run_failure_event(),
-                dagster_instance=instance,
-                dagster_run=result.dagster_run,
-            ).for_run_failure()
-        )
+        evaluate_alert_sensor(defs, result, instance)
 
     evaluate(with_chaos(dg.Definitions(assets=[broken])))
     assert webhook.requests == []  # a production failure is the user's alerting's business
