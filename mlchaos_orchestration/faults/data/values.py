@@ -16,8 +16,10 @@ from mlchaos_orchestration.faults.data.common import (
     ColumnsFault,
     contains_text,
     fail,
+    free_cores,
     is_numeric,
     is_text,
+    pooled_empty,
     present_rows,
     require,
     set_at,
@@ -154,21 +156,28 @@ class OutOfRange(_ValueFault):
             raise fail(self, f"column {s.name!r} has no values")
         if self.value is not None:
             ends = np.array([self.value], dtype=np.float64)
-            new = np.full(len(rows), self.value, dtype=np.float64)
         else:
             span = (hi - lo) or (abs(hi) or 1.0)
-            ends = np.array([hi + self.factor * span, lo - self.factor * span])
-            new = np.where(rng.random(len(rows)) < 0.5, ends[0], ends[1])
+            ends = np.array([lo - self.factor * span, hi + self.factor * span])
         details.setdefault("range", {})[s.name] = [lo, hi]
         fits = _fits(s, ends)  # decided by the range alone: every chunk of a column agrees
+        if fits:
+            ends = ends.astype(getattr(s.dtype, "numpy_dtype", s.dtype))
+        new = ends[0] if self.value is not None else _either(ends, len(rows), rng)
         if fits and len(stat) > 3:  # the copy made while finding the range
             copy = stat[3]
-            copy[rows] = new.astype(copy.dtype)
+            copy[rows] = new
             return pd.Series(copy, index=s.index, name=s.name, copy=False)
         out = s if fits else s.astype("float64" if isinstance(s.dtype, np.dtype) else "Float64")
-        return set_at(
-            out, rows, new.astype(getattr(s.dtype, "numpy_dtype", s.dtype)) if fits else new
-        )
+        return set_at(out, rows, new)
+
+
+def _either(ends: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """``k`` values, each ``ends[0]`` or ``ends[1]`` by a fair seeded coin (pooled memory)."""
+    import numpy as np
+
+    side = rng.integers(0, 2, size=k, dtype=np.bool_).view(np.uint8)
+    return np.take(ends, side, out=pooled_empty(k, ends.dtype), mode="clip")  # clip: no check
 
 
 Range = tuple[float | None, float | None, bool | None]
@@ -205,8 +214,6 @@ def _copy_min_max(values: np.ndarray) -> tuple[float | None, float | None, bool,
     block is copied, then its range taken from cache. NaN-skipping passes run only if a NaN
     showed up."""
     import numpy as np
-
-    from mlchaos_orchestration.faults.data.common import pooled_empty
 
     copy = pooled_empty(len(values), values.dtype)
     lows, highs = [], []
@@ -264,18 +271,20 @@ class TypeFlip(_ValueFault):
     def _column(self, s, rows, rng, details, stat):
         import pandas as pd
 
-        picked = s.iloc[rows]
-        if picked.dtype == object:
+        picked = None if _plain_numbers(s) else s.iloc[rows]
+        if picked is not None and picked.dtype == object:
             out = _boxed_except(s, rows)
             out[rows] = picked.astype(str).to_numpy(dtype=object)
-        elif len(rows) < _OVERLAP_ROWS:
+            return pd.Series(out, index=s.index, name=s.name, dtype=object, copy=False)
+        values = s.to_numpy()[rows] if picked is None else picked.to_numpy()
+        if len(rows) < _OVERLAP_ROWS or free_cores(2) < 2:
             out = _boxed_except(s, rows)
-            out[rows] = _arrow_text(picked).to_numpy(zero_copy_only=False)
-        else:  # Arrow formats on a thread (no GIL) while this one boxes the column
+            out[rows] = _arrow_text(values).to_numpy(zero_copy_only=False)
+        else:  # Arrow formats on an idle core (no GIL) while this thread boxes the column
             from concurrent.futures import ThreadPoolExecutor
 
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                text = pool.submit(_arrow_text, picked)
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlchaos-text") as pool:
+                text = pool.submit(_arrow_text, values)
                 out = _boxed_except(s, rows)
                 out[rows] = text.result().to_numpy(zero_copy_only=False)
         return pd.Series(out, index=s.index, name=s.name, dtype=object, copy=False)
@@ -285,28 +294,39 @@ class TypeFlip(_ValueFault):
 _OVERLAP_ROWS = 100_000
 
 
-def _arrow_text(picked: pd.Series) -> Any:
-    """``picked``'s values as Arrow strings (Arrow formats numbers ~5x faster than ``str()``)."""
+def _arrow_text(values: Any) -> Any:
+    """``values`` (numbers or booleans) as Arrow strings (Arrow formats ~5x faster than ``str``)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    return pc.cast(pa.array(picked.to_numpy(), from_pandas=True), pa.string())
+    return pc.cast(pa.array(values, from_pandas=True), pa.string())
+
+
+def _plain_numbers(s: pd.Series) -> bool:
+    """Whether ``s`` is a numpy number or boolean column (never missing but for float NaN)."""
+    import numpy as np
+
+    return isinstance(s.dtype, np.dtype) and s.dtype.kind in "biuf"
 
 
 def _boxed_except(s: pd.Series, rows: np.ndarray) -> np.ndarray:
     """``s`` as a new object array; plain numpy numbers at ``rows`` are left ``None`` (unboxed).
 
     Boxing every value into a Python object is type_flip's floor; the sampled values are about to
-    be overwritten, so they are not boxed at all.
+    be overwritten, so they are not boxed at all. Boxing holds the GIL, so it goes block by
+    block: between blocks a thread formatting the strings gets to its GIL-free Arrow cast.
     """
     import numpy as np
 
-    if not (isinstance(s.dtype, np.dtype) and s.dtype.kind in "biuf"):
+    if not _plain_numbers(s):
         return s.to_numpy(dtype=object, copy=True)
+    values = s.to_numpy()
     keep = np.ones(len(s), dtype=bool)
     keep[rows] = False
     out = np.empty(len(s), dtype=object)
-    np.copyto(out, s.to_numpy(), where=keep)
+    for start in range(0, len(s), _BLOCK):
+        block = slice(start, start + _BLOCK)
+        np.copyto(out[block], values[block], where=keep[block])
     return out
 
 

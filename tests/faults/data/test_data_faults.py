@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from mlchaos_orchestration.errors import SafetyError, SpecError
 from mlchaos_orchestration.faults import build_fault, registry
-from mlchaos_orchestration.faults.data import apply_to_arrow, fast_sample
+from mlchaos_orchestration.faults.data import apply_to_arrow, common, fast_sample
 
 N = 1_000
 FLOATS = [f"f{i}" for i in range(6)]
@@ -290,7 +290,9 @@ def test_numeric_faults_reject_text_columns(frame, name) -> None:
 
 # ------------------------------------------------------------------------------- sampler
 @pytest.mark.parametrize(
-    "n,k", [(10, 0), (10, 10), (1000, 1), (1000, 100), (1000, 350), (1000, 700), (100_000, 40_000)]
+    "n,k",
+    [(10, 0), (10, 10), (1000, 1), (1000, 100), (1000, 350), (1000, 450), (1000, 700)]
+    + [(100_000, 40_000)],
 )
 def test_fast_sample_is_exact_sorted_distinct(n, k) -> None:
     rows = fast_sample(n, k, np.random.default_rng(0))
@@ -305,6 +307,51 @@ def test_fast_sample_is_uniform() -> None:
         hits[fast_sample(20, 5, rng)] += 1
     expected = 4000 * 5 / 20
     assert np.abs(hits - expected).max() < 5 * np.sqrt(expected)  # ~5 sigma
+
+
+@pytest.mark.parametrize("k", [6, 12, 27])  # geometric gaps; 27 of 60: a dense mask pass
+def test_fast_sample_is_uniform_and_exact_on_both_paths(k) -> None:
+    rng = np.random.default_rng(1)
+    n, draws = 60, 6000
+    hits = np.zeros(n)
+    for _ in range(draws):
+        rows = fast_sample(n, k, rng)
+        assert len(rows) == k and (np.diff(rows) > 0).all()
+        hits[rows] += 1
+    expected = draws * k / n
+    assert np.abs(hits - expected).max() < 5 * np.sqrt(expected)  # ~5 sigma
+
+
+def test_bernoulli_gaps_are_geometric() -> None:
+    p = 0.1
+    pos = common._bernoulli_gaps(2_000_000, p, np.random.default_rng(3))
+    gaps = np.diff(pos, prepend=-1)
+    assert abs(len(pos) - 200_000) < 6 * np.sqrt(200_000 * p * (1 - p))
+    for j in (1, 2, 10, 30):  # P(gap = j) = (1 - p)^(j - 1) p
+        share, want = (gaps == j).mean(), (1 - p) ** (j - 1) * p
+        assert abs(share - want) < 6 * np.sqrt(want / len(gaps))
+
+
+def test_sample_trim_and_top_up_splice_like_numpy() -> None:
+    rng = np.random.default_rng(4)
+    for n in (1, 7, 300):
+        pos = np.sort(rng.choice(3 * n, size=n, replace=False)).astype(np.int64)
+        rest = np.setdiff1d(np.arange(3 * n), pos)
+        for d in (0, 1, min(n, 5)):
+            drop = rng.choice(n, size=d, replace=False)
+            np.testing.assert_array_equal(common._without(pos, drop), np.delete(pos, drop))
+            new = np.sort(rng.choice(rest, size=d, replace=False)).astype(np.int64)
+            want = np.insert(pos, np.searchsorted(pos, new), new)
+            np.testing.assert_array_equal(common._merged(pos, new), want)
+
+
+def test_out_of_range_picks_each_side_by_a_fair_coin() -> None:
+    frame = pd.DataFrame({"x": np.random.default_rng(0).normal(size=40_000)})
+    result = build_fault({"fault": "out_of_range", "columns": ["x"], "fraction": 0.5}).apply(
+        frame, seed=3
+    )
+    above = (result.frame["x"].to_numpy()[result.rows] > frame["x"].max()).mean()
+    assert abs(above - 0.5) < 5 * np.sqrt(0.25 / len(result.rows))
 
 
 # --------------------------------------------------------------------------------- arrow

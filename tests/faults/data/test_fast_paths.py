@@ -3,15 +3,25 @@ threads, type_flip's overlapped formatting, and the whole-column facts merged fr
 
 from __future__ import annotations
 
+import io
+import os
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pandas.testing as pdt
+import pyarrow as pa
 import pytest
 
 from mlchaos_orchestration.faults import build_fault
 from mlchaos_orchestration.faults.data import common, values
+
+
+@pytest.fixture(autouse=True)
+def idle_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The threaded paths run whatever else the machine is doing."""
+    for module in (common, values):
+        monkeypatch.setattr(module, "free_cores", lambda limit: limit)
 
 
 @pytest.fixture
@@ -63,6 +73,24 @@ def test_type_flip_overlapped_formatting_equals_the_plain_path(
     assert flipped.map(type).eq(str).all() and len(fast.rows) == 2_000
 
 
+def test_type_flip_boxed_block_by_block_is_a_real_mixed_column(
+    monkeypatch: pytest.MonkeyPatch, frame: pd.DataFrame
+) -> None:
+    spec = {"fault": "type_flip", "columns": ["f", "i"]}
+    plain = build_fault(spec).apply(frame, 3)
+    monkeypatch.setattr(values, "_BLOCK", 1_000)  # 20 blocks, the last one partial
+    monkeypatch.setattr(values, "_OVERLAP_ROWS", 0)
+    blocks = build_fault(spec).apply(frame, 3)
+    pdt.assert_frame_equal(plain.frame, blocks.frame)
+    column = blocks.frame["f"]
+    kinds = column.map(type)
+    assert column.dtype == object and set(kinds) == {float, str}
+    assert kinds.eq(str).sum() == 2_000 and kinds.iloc[blocks.rows].eq(str).all()
+    assert column.iloc[blocks.rows].astype(float).tolist() == frame["f"].iloc[blocks.rows].tolist()
+    with pytest.raises((pa.ArrowInvalid, pa.ArrowTypeError)):  # a reader's Arrow conversion
+        pa.Table.from_pandas(blocks.frame[["f"]])
+
+
 def test_chunk_facts_merge_into_the_whole_column_facts(frame: pd.DataFrame) -> None:
     chunks = [frame.iloc[i : i + 3_000] for i in range(0, len(frame), 3_000)]
     for spec, column in (
@@ -107,3 +135,13 @@ def test_out_of_range_sees_a_missing_value_in_any_block() -> None:
     lo, hi = result.details["range"]["x"]
     assert (lo, hi) == (np.nanmin(values), np.nanmax(values))
     assert len(result.rows) == 149_999 and np.isnan(result.frame["x"].iloc[140_000])
+
+
+@pytest.mark.parametrize(("loadavg", "free"), [("0.4 0.5 0.6 1/300 9", 2), ("9 9 9 7/300 9", 1)])
+def test_threads_go_only_onto_idle_cores(
+    monkeypatch: pytest.MonkeyPatch, loadavg: str, free: int
+) -> None:
+    monkeypatch.undo()  # the real free_cores
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(common, "open", lambda *a, **k: io.StringIO(loadavg), raising=False)
+    assert common.free_cores(4) == free and common.free_cores(1) == 1
