@@ -6,7 +6,7 @@ N ?= 200
 PYTEST_ARGS ?= -q -p no:cacheprovider -n 2 --timeout 900
 TESTS ?= tests
 
-.PHONY: venv demo test install-check distributed gameday lint torture clean
+.PHONY: venv demo test install-check distributed gameday lint torture bench clean
 
 venv:
 	@scripts/bootstrap.sh
@@ -45,6 +45,12 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+# every issue-14 figure measured side by side in one run, each benchmark in its own process
+# (faults 10M rows, Parquet streaming 50M rows, interceptors, GX gate 1M rows): summary printed and
+# written to benchmarks/results/<time>.txt; BENCH_ARGS e.g. "--parquet-rows 2000000 --only gate"
+bench: venv
+	$(PY) benchmarks/run_all.py $(BENCH_ARGS)
 
 torture: venv
 	$(PY) -m mlchaos_orchestration.testing.torture --trials $(N)

@@ -17,7 +17,7 @@ SHARED_NAMES = {
     "resilience.py",  # each adapter's weekly resilience run
 }  # fmt: skip
 #: test folders that mirror no package folder by design
-NOT_MIRRORED = {"e2e", "reliability", "docker"}
+NOT_MIRRORED = {"e2e", "reliability", "docker", "benchmarks"}  # benchmarks/: the scripts
 
 
 def _modules() -> list[Path]:

@@ -9,8 +9,10 @@ timeout after the client's retries, or success when a retry passes.
 
 Coverage: while at least one ``install()``-ed S3 hook is active, ``botocore.session.Session.
 create_client`` is wrapped so every *new* client (boto3.client/resource, any session) gets the
-dispatcher handler; the original method is restored when the last S3 hook is removed. A client
-that existed before install is reached with :func:`mlchaos_orchestration.interceptors.attach`.
+dispatcher handler; when the last S3 hook is removed the original method is restored and the
+dispatcher is unregistered from those clients again, so a dormant process pays nothing per
+request. A client that existed before install is reached with
+:func:`mlchaos_orchestration.interceptors.attach`.
 
 Not reached: aiobotocore clients (s3fs, hence pandas / fsspec / dask ``s3://`` paths) and
 pyarrow's own S3 filesystem; :data:`~mlchaos_orchestration.interceptors.registry.CLIENTS` says
@@ -44,6 +46,11 @@ KINDS_OF_FAILURE = (*FAILURES, "timeout")
 
 _lock = threading.Lock()
 _rules: dict[int, S3Rule] = {}
+#: the rules as one immutable snapshot, replaced on install/remove: the request path reads it
+#: without taking the lock
+_snapshot: tuple[S3Rule, ...] = ()
+#: clients given the dispatcher, unregistered again when the last rule goes
+_enabled: weakref.WeakSet[Any] = weakref.WeakSet()
 _original_create_client: Callable[..., Any] | None = None
 
 
@@ -124,6 +131,7 @@ class S3Rule:
 
     def __init__(self, spec: dict[str, Any], injector: Injector):
         self.bucket = spec["bucket"]
+        self._needle = self.bucket.lower()
         self.prefix = spec.get("prefix", "")
         self.injector = injector
         if spec["kind"] == "s3_error":
@@ -138,6 +146,8 @@ class S3Rule:
 
     def respond(self, request: Any) -> AWSResponse | None:
         """Fake response for a failing attempt, None to let it through; may raise a timeout."""
+        if self._needle not in request.url.lower():  # bucket names are never percent-encoded
+            return None
         key = request_key(request.url, self.bucket)
         if key is None or not key.startswith(self.prefix):
             return None
@@ -150,9 +160,7 @@ class S3Rule:
 
 def _dispatch(request: Any, **_: Any) -> AWSResponse | None:
     """``before-send.s3`` handler consulting every installed (process-wide) rule."""
-    with _lock:
-        rules = list(_rules.values())
-    for rule in rules:
+    for rule in _snapshot:
         response = rule.respond(request)
         if response is not None:
             return response
@@ -162,6 +170,14 @@ def _dispatch(request: Any, **_: Any) -> AWSResponse | None:
 def enable(client: Any) -> None:
     """Give ``client`` the process-wide dispatcher (a no-op while no S3 hook is installed)."""
     client.meta.events.register(EVENT, _dispatch, unique_id=DISPATCH_ID)
+    _enabled.add(client)
+
+
+def _disable_all() -> None:
+    """Unregister the dispatcher from every client :func:`enable` gave it to."""
+    for client in list(_enabled):
+        client.meta.events.unregister(EVENT, unique_id=DISPATCH_ID)
+    _enabled.clear()
 
 
 def _wrap_create_client() -> None:
@@ -192,16 +208,21 @@ def _unwrap_create_client() -> None:
 
 def install(spec: dict[str, Any], injector: Injector) -> Callable[[], None]:
     """Apply ``spec`` to every client created from now on; returns the remover."""
+    global _snapshot
     rule = S3Rule(spec, injector)
     with _lock:
         _rules[id(rule)] = rule
+        _snapshot = tuple(_rules.values())
         _wrap_create_client()
 
     def uninstall() -> None:
+        global _snapshot
         with _lock:
             _rules.pop(id(rule), None)
+            _snapshot = tuple(_rules.values())
             if not _rules:
                 _unwrap_create_client()
+                _disable_all()
 
     return uninstall
 

@@ -1,7 +1,11 @@
 """SQLAlchemy backend: seeded failures and latency for every engine that points at one database.
 
-Mechanism (public event API, verified on SQLAlchemy 2.1): listeners are registered on the
-:class:`~sqlalchemy.engine.Engine` *class*, so engines created before or after install are covered.
+Mechanism (public event API, verified on SQLAlchemy 2.1): listeners are registered on each
+*engine* that points at the target database - engines alive at install (found by one walk of the
+heap) and engines created while the hook is installed (``Engine.__init__`` is wrapped until the
+last SQL hook is removed). Engines of other databases get no listener at all, and removing the
+hook gives an engine back SQLAlchemy's event-free fast path: a dormant process pays nothing per
+statement.
 
 * ``before_cursor_execute`` (``retval=True``) - runs for every cursor execution (single,
   executemany, no-params, insertmanyvalues) inside the block SQLAlchemy guards with its DBAPI
@@ -19,6 +23,9 @@ the connect arguments that host, port and database produce for the engine's own 
 
 from __future__ import annotations
 
+import functools
+import gc
+import logging
 import re
 import threading
 import weakref
@@ -27,6 +34,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Dialect, Engine, make_url
+from sqlalchemy.engine.base import OptionEngineMixin
 
 from mlchaos_orchestration.interceptors.registry import Injector
 
@@ -38,6 +46,7 @@ DBAPI_ERRORS = (
     "ProgrammingError",
 )
 POINTS = ("connect", "execute")
+log = logging.getLogger(__name__)
 #: execution option marking mlchaos's own engines (the ledger): their statements never fail
 INTERNAL_OPTION = "mlchaos_internal"
 _NO = object()
@@ -73,7 +82,6 @@ class DatabaseMatcher:
         self._target = target
         self._identity: dict[tuple[str, str], tuple[list[Any] | None, dict[str, Any]]] = {}
         self._engines: dict[tuple[URL, str, str], bool] = {}
-        self._by_engine: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
 
     def _identity_for(self, dialect: Dialect) -> tuple[list[Any] | None, dict[str, Any]]:
@@ -103,15 +111,6 @@ class DatabaseMatcher:
             return False
         return all(cparams.get(k, _NO) == v for k, v in want_params.items())
 
-    def matches(self, engine: Engine) -> bool:
-        """:meth:`matches_engine` for an engine object, cached per engine: the per-statement
-        path costs one weak-dict look-up (hashing the URL every time cost 0.8 us)."""
-        cached = self._by_engine.get(engine)
-        if cached is None:
-            cached = self.matches_engine(engine.dialect, engine.url)
-            self._by_engine[engine] = cached
-        return cached
-
     def matches_engine(self, dialect: Dialect, url: URL) -> bool:
         """True if an engine with this dialect and URL reaches the target (cached)."""
         key = (url, dialect.name, dialect.driver)
@@ -136,42 +135,152 @@ def _error(dialect: Dialect, name: str, message: str) -> Exception:
     return getattr(dbapi, name, dbapi.OperationalError)(message)
 
 
+class _Rule:
+    """One installed spec: its listeners and the engines they are armed on."""
+
+    def __init__(self, spec: dict[str, Any], injector: Injector):
+        self.matcher = matcher = DatabaseMatcher(spec["url"])
+        error = spec.get("error", "OperationalError")
+        where = make_url(spec["url"]).render_as_string(hide_password=True)
+        pattern = _table_pattern(spec["table"]) if spec["kind"] == "sql_error" else None
+        points = spec.get("on", list(POINTS)) if pattern is None else ["execute"]
+        message = f"mlchaos: injected connector failure ({spec['kind']} on {where})"
+
+        def before_cursor_execute(
+            conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool
+        ) -> tuple[str, Any]:
+            if (
+                (pattern is None or pattern.search(statement))
+                and not context.execution_options.get(INTERNAL_OPTION)
+                and injector.roll("execute")
+            ):
+                raise _error(conn.dialect, error, message)
+            return statement, parameters
+
+        def do_connect(
+            dialect: Dialect, conn_rec: Any, cargs: Any, cparams: dict[str, Any]
+        ) -> None:
+            if matcher.matches_connect(dialect, cargs, cparams) and injector.roll("connect"):
+                raise _error(dialect, error, message)
+
+        self.listeners: list[tuple[str, Callable[..., Any], dict[str, Any]]] = []
+        if "execute" in points:
+            self.listeners.append(
+                ("before_cursor_execute", before_cursor_execute, {"retval": True})
+            )
+        if "connect" in points:
+            self.listeners.append(("do_connect", do_connect, {}))
+        self.engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+    def arm(self, engine: Engine) -> None:
+        """Listen on ``engine`` if it points at the target database (caller holds ``_lock``)."""
+        if engine in self.engines or engine.dialect.name != self.matcher.backend:
+            return
+        try:
+            if not self.matcher.matches_engine(engine.dialect, engine.url):
+                return
+        except Exception:  # noqa: BLE001 - an engine we cannot place is not the target
+            log.debug("mlchaos: cannot match engine %r", engine, exc_info=True)
+            return
+        for target in (engine, engine.dialect):
+            if "_has_events" not in vars(target):
+                _pristine[target] = None
+        for name, fn, kw in self.listeners:
+            event.listen(engine, name, fn, **kw)
+        self.engines.add(engine)
+
+    def disarm(self) -> list[Engine]:
+        """Remove the listeners from every engine; returns those engines."""
+        engines = list(self.engines)
+        for engine in engines:
+            for name, fn, _ in self.listeners:
+                if event.contains(engine, name, fn):
+                    event.remove(engine, name, fn)
+        self.engines = weakref.WeakSet()
+        return engines
+
+
+_lock = threading.RLock()
+_rules: dict[int, _Rule] = {}
+#: engines / dialects whose ``_has_events`` flag was unset before a rule armed them
+_pristine: weakref.WeakKeyDictionary[Any, None] = weakref.WeakKeyDictionary()
+_original_init: Callable[..., None] | None = None
+
+
+def _has_listeners(target: Any) -> bool:
+    dispatch = target.dispatch
+    return any(getattr(dispatch, name) for name in dispatch._event_names)
+
+
+def _restore(engine: Engine) -> None:
+    """Give an engine no rule listens on any more SQLAlchemy's event-free fast path back:
+    ``event.remove`` leaves ``_has_events`` set, which costs ~3 us on every statement."""
+    if any(engine in rule.engines for rule in _rules.values()):
+        return
+    for target in (engine, engine.dialect):
+        if target in _pristine and not _has_listeners(target):
+            vars(target).pop("_has_events", None)
+            del _pristine[target]
+
+
+def _arm_all(engine: Engine) -> None:
+    if isinstance(engine, OptionEngineMixin):  # shares its parent's listeners
+        return
+    with _lock:
+        for rule in _rules.values():
+            rule.arm(engine)
+
+
+def _wrap_engine_init() -> None:
+    """Arm every engine created from now on (until the last rule is removed)."""
+    global _original_init
+    if _original_init is not None:
+        return
+    original = Engine.__init__
+
+    @functools.wraps(original)
+    def __init__(self: Engine, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        _arm_all(self)
+
+    _original_init = original
+    Engine.__init__ = __init__  # type: ignore[method-assign]
+
+
+def _unwrap_engine_init() -> None:
+    global _original_init
+    current = Engine.__dict__.get("__init__")
+    if _original_init is not None and getattr(current, "__wrapped__", None) is _original_init:
+        Engine.__init__ = _original_init  # type: ignore[method-assign,assignment]
+    _original_init = None
+
+
+def _existing_engines() -> list[Engine]:
+    """Engines alive in this process (a heap walk, once per install)."""
+    return [
+        obj
+        for obj in gc.get_objects()
+        if isinstance(obj, Engine) and not isinstance(obj, OptionEngineMixin)
+    ]
+
+
 def install(spec: dict[str, Any], injector: Injector) -> Callable[[], None]:
-    """Register the listeners for ``spec``; returns the function that removes them."""
-    matcher = DatabaseMatcher(spec["url"])
-    error = spec.get("error", "OperationalError")
-    where = make_url(spec["url"]).render_as_string(hide_password=True)
-    pattern = _table_pattern(spec["table"]) if spec["kind"] == "sql_error" else None
-    points = spec.get("on", list(POINTS)) if pattern is None else ["execute"]
-    message = f"mlchaos: injected connector failure ({spec['kind']} on {where})"
-
-    def before_cursor_execute(
-        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
-    ) -> tuple[str, Any]:
-        if (
-            matcher.matches(conn.engine)
-            and (pattern is None or pattern.search(statement))
-            and not context.execution_options.get(INTERNAL_OPTION)
-            and injector.roll("execute")
-        ):
-            raise _error(conn.dialect, error, message)
-        return statement, parameters
-
-    def do_connect(dialect: Dialect, conn_rec: Any, cargs: Any, cparams: dict[str, Any]) -> None:
-        if matcher.matches_connect(dialect, cargs, cparams) and injector.roll("connect"):
-            raise _error(dialect, error, message)
-
-    listeners: list[tuple[str, Callable[..., Any], dict[str, Any]]] = []
-    if "execute" in points:
-        listeners.append(("before_cursor_execute", before_cursor_execute, {"retval": True}))
-    if "connect" in points:
-        listeners.append(("do_connect", do_connect, {}))
-    for name, fn, kw in listeners:
-        event.listen(Engine, name, fn, **kw)
+    """Arm ``spec``'s listeners on every engine pointing at its database, made before or after;
+    returns the function that removes them. Engines of other databases get no listener."""
+    rule = _Rule(spec, injector)
+    with _lock:
+        _rules[id(rule)] = rule
+        _wrap_engine_init()
+        for engine in _existing_engines():
+            rule.arm(engine)
 
     def uninstall() -> None:
-        for name, fn, _ in listeners:
-            if event.contains(Engine, name, fn):
-                event.remove(Engine, name, fn)
+        with _lock:
+            if _rules.pop(id(rule), None) is None:
+                return
+            if not _rules:
+                _unwrap_engine_init()
+            for engine in rule.disarm():
+                _restore(engine)
 
     return uninstall
