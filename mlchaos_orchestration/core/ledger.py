@@ -425,7 +425,7 @@ class Ledger:
         Serialised across processes by a write on the mutex row (a row lock on PostgreSQL, the
         database write lock on SQLite), so two experiments never interleave on one target.
         """
-        targets = list(targets)
+        targets = [t.resolved() for t in targets]  # identity in the applier's environment
         now = time.time()
         lease_id = new_id()
         with self.engine.begin() as conn:

@@ -27,6 +27,9 @@ class Target(BaseModel):
     location: str
     table: str | None = None
     where: dict[str, Any] | None = None
+    #: what the target resolved to where its lease was taken (:meth:`resolved`); None: resolve
+    #: in this process's environment
+    identity: tuple[str, ...] | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Target:
@@ -114,6 +117,27 @@ class Target(BaseModel):
         whatever the driver or credentials."""
         return database_identity(self.connect_url())
 
+    def resolved(self) -> Target:
+        """This target with its :attr:`identity` fixed in this process's environment: stored with
+        a lease, so a deployment whose ``${VAR}``s say otherwise compares what was really held."""
+        if self.identity is not None:
+            return self
+        return self.model_copy(update={"identity": self.resolve_identity()})
+
+    def resolve_identity(self) -> tuple[str, ...]:
+        """What the target is, whatever its spelling: ``${VAR}``s expanded; for SQL / MLflow
+        (backend, host, port, database, table) without driver or credentials (default port filled
+        in, loopback names unified, the default schema and identifier case folded)."""
+        if self.identity is not None:
+            return self.identity
+        if self.kind in ("sql", "mlflow"):
+            db = database_identity(self.location)
+            return (*db, _table_identity(db[0], self.table or ""))
+        location = os.path.expandvars(self.location)
+        if self.kind == "local":
+            return (os.path.normpath(location),)
+        return (location.rstrip("/"),)
+
     def lock_key(self) -> str:
         """Canonical key used for leases and overlap checks (no secrets)."""
         if self.kind == "sql":
@@ -131,24 +155,19 @@ class Target(BaseModel):
         """True if the two targets may touch the same data."""
         if self.kind != other.kind:
             return False
+        mine, theirs = self.resolve_identity(), other.resolve_identity()
         if self.kind == "mlflow":
-            same = self.database_identity() == other.database_identity()
-            return same and self.table == other.table
+            return mine == theirs
         if self.kind == "sql":
-            if self.database_identity() != other.database_identity():
+            if mine[:-1] != theirs[:-1]:
                 return False
-            if "*" not in (self.table, other.table) and self.table != other.table:
+            if "*" not in (mine[-1], theirs[-1]) and mine[-1] != theirs[-1]:
                 return False
             if self.where and other.where and set(self.where) == set(other.where):
                 return self.where == other.where
             return True
-        a, b = self._path_for_overlap(), other._path_for_overlap()
+        a, b = mine[0], theirs[0]
         return a == b or a.startswith(b.rstrip("/") + "/") or b.startswith(a.rstrip("/") + "/")
-
-    def _path_for_overlap(self) -> str:
-        if self.kind == "local":
-            return os.path.normpath(self.location)
-        return self.location.rstrip("/")
 
     def describe(self) -> str:
         if self.kind == "sql":
@@ -171,8 +190,27 @@ def _literal_password(location: str) -> bool:
         return False
 
 
+#: port a server backend listens on when a URL names none
+DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306, "mssql": 1433, "oracle": 1521}
+LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+#: schema a bare table name lives in, per backend
+DEFAULT_SCHEMA = {"postgresql": "public", "sqlite": "main", "mssql": "dbo"}
+
+
+def _table_identity(backend: str, table: str) -> str:
+    """A table name as the database sees it: default schema dropped, unquoted case folded."""
+    name = table.strip()
+    schema = DEFAULT_SCHEMA.get(backend)
+    if schema and name.lower().startswith(schema + "."):
+        name = name[len(schema) + 1 :]
+    if '"' in name or "`" in name:
+        return name.replace('"', "").replace("`", "")  # quoted: case kept
+    return name.lower() if backend in ("postgresql", "sqlite", "mysql", "mariadb") else name
+
+
 def database_identity(url: str) -> tuple[str, ...]:
-    """(backend, host, port, database) of a SQLAlchemy URL (``${VAR}`` expanded)."""
+    """(backend, host, port, database) of a SQLAlchemy URL (``${VAR}`` expanded; driver and
+    credentials dropped, a server's default port filled in, loopback host names unified)."""
     from sqlalchemy.engine import make_url
 
     try:
@@ -182,4 +220,9 @@ def database_identity(url: str) -> tuple[str, ...]:
     database = parsed.database or ""
     if parsed.get_backend_name() == "sqlite" and database not in ("", ":memory:"):
         database = os.path.abspath(database)
-    return (parsed.get_backend_name(), parsed.host or "", str(parsed.port or ""), database)
+    backend = parsed.get_backend_name()
+    host = (parsed.host or "").lower()
+    if host in LOOPBACK:
+        host = "localhost"
+    port = parsed.port or (DEFAULT_PORTS.get(backend) if host else None)
+    return (backend, host, str(port or ""), database)

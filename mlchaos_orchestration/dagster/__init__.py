@@ -38,6 +38,7 @@ _EXPORTS = {
     "finish_tagged_run": ".finishing",
     "run_experiment_dagster": ".runner",
     "with_chaos": ".wrap",
+    "chaos_executor_for": ".executor",
     "resilience_job": ".resilience",
     "resilience_schedule": ".resilience",
     "weekly_resilience": ".resilience",

@@ -274,7 +274,7 @@ def selected_assets(
     if not keys:
         from mlchaos_orchestration.errors import SpecError
 
-        raise SpecError(f"resilience selection {selection} selects no asset of the Definitions")
+        raise SpecError([f"resilience selection {selection} selects no asset of the Definitions"])
     return keys
 
 
@@ -387,7 +387,13 @@ def weekly_resilience(
         default_status=default_status,
         description=f"mlchaos: resilience matrix of {label} ({cron_schedule})",
     )
-    def _weekly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    def _weekly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+        busy = busy_runs(context.instance, name)
+        if busy:
+            return dg.SkipReason(
+                f"resilience run {busy[0]} of {name!r} is still queued or running: not launching "
+                "another (the matrix shares the pipeline's data, one run at a time)"
+            )
         ds = _yesterday(context.scheduled_execution_time)
         return dg.RunRequest(
             run_key=f"{name}:{ds}",
@@ -396,6 +402,24 @@ def weekly_resilience(
         )
 
     return Resilience(_resilience, job, _weekly)
+
+
+#: run statuses of a resilience run that has not finished yet
+UNFINISHED = (
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+)
+
+
+def busy_runs(instance: dg.DagsterInstance, job_name: str) -> list[str]:
+    """Ids of the runs of the resilience job ``job_name`` that are queued or running."""
+    runs = instance.get_run_records(
+        dg.RunsFilter(job_name=job_name, statuses=list(UNFINISHED)), limit=5
+    )
+    return [r.dagster_run.run_id for r in runs]
 
 
 def resilience_job(

@@ -76,7 +76,7 @@ def run_experiment_dagster(
     }
     try:
         scopes = build_scopes(defs)
-        if _names_known(run_id, exp, defs, scopes, ledger) and _inject_stored(
+        if _names_known(run_id, exp, defs, scopes, ledger) and inject_run_start(
             run_id, exp, day, dagster_run_id, ledger, scopes
         ):
             result = _execute(
@@ -134,12 +134,13 @@ def _names_known(
     return True
 
 
-def _inject_stored(
+def inject_run_start(
     run_id: str, exp: Experiment, ds: str | None, run_key: str, ledger: Ledger, scopes: Scopes
 ) -> bool:
     """Apply the faults that act on stored data or through hooks before the run, and check the
     ones that land after their producing step against the guards; False if one could not be
-    applied or is refused (recorded as an ``error``, nothing touched)."""
+    applied or is refused (recorded as an ``error``, nothing touched). Also the run start of
+    tag-launched runs (:mod:`.executor`)."""
     from mlchaos_orchestration.core.control import inject, seed_for
     from mlchaos_orchestration.dagster.compute import stored_at
     from mlchaos_orchestration.dagster.inmemory import acts_on_load

@@ -8,13 +8,18 @@
   consumer's reads are observed as they start.
 * The alert sensor (run failure, chaos runs only) and a run-success sensor that finishes runs
   launched by tag are added, both running by default. The user's own sensors, schedules, jobs,
-  executor, loggers, metadata and component tree are kept as they are (the Definitions are
-  copied field by field, only ``assets``, ``asset_checks``, ``resources``, ``sensors`` and
-  ``metadata`` change).
+  loggers, metadata and component tree are kept as they are (the Definitions are copied field by
+  field, only ``assets``, ``asset_checks``, ``resources``, ``sensors``, ``metadata`` and the
+  executors change).
 * An :class:`~.resource.MlchaosResource` (``resource=``, or one already among the Definitions'
   resources) is registered (key ``mlchaos``), so the configuration shows on the resources page;
   its values become the process's ``MLCHAOS_*`` settings and its experiments file / alert
   webhook variable are the defaults of ``experiments_file`` / ``webhook_url_env``.
+* The executor (the Definitions' default and every job's own) is wrapped
+  (:mod:`.executor`): a run launched by tag applies its run-start faults before its first step and
+  restores every fault once its last step finished. Since the wrapped Definitions set an
+  executor, ``Definitions.merge`` with another Definitions that sets one is refused by Dagster:
+  set the executor before ``with_chaos``.
 * Gate and consumer defaults are kept in the Definitions' metadata for
   :func:`~.runner.run_experiment_dagster`; gate / consumer names are checked against the graph.
 
@@ -30,6 +35,11 @@ import dagster as dg
 
 from mlchaos_orchestration.dagster.alerting import SENSOR_NAME, chaos_alert_sensor
 from mlchaos_orchestration.dagster.compute import ComputeHooks, wrap_assets
+from mlchaos_orchestration.dagster.executor import (
+    chaos_executor,
+    default_executor,
+    with_chaos_executors,
+)
 from mlchaos_orchestration.dagster.finishing import SUCCESS_SENSOR_NAME, chaos_success_sensor
 from mlchaos_orchestration.dagster.io_manager import INNER_SUFFIX, chaos_io_manager, is_io_manager
 from mlchaos_orchestration.dagster.request import Deployment
@@ -117,6 +127,8 @@ def with_chaos(
         sensors=sensors,
         resources=resources,
         metadata=metadata,
+        executor=chaos_executor(default_executor(defs.executor), deployment),
+        jobs=with_chaos_executors(list(defs.jobs or []), deployment),
     )
 
 

@@ -458,7 +458,13 @@ def test_with_chaos_keeps_every_field_of_the_users_definitions(mlchaos_home: Pat
         metadata={"team": "orders"},
     )
     wrapped = with_chaos(original, gate="orders_id_has_no_nulls")
-    assert wrapped.executor is original.executor
+    # the executor is the user's, wrapped for the run start / end of tag-launched chaos runs
+    assert isinstance(wrapped.executor, dg.ExecutorDefinition)
+    assert wrapped.executor is not original.executor
+    assert wrapped.executor.name == original.executor.name == "in_process"
+    assert wrapped.executor.config_schema is original.executor.config_schema
+    assert wrapped.executor.get_requirements({}) == original.executor.get_requirements({})
+    assert with_chaos(wrapped).executor is wrapped.executor  # never wrapped twice
     assert wrapped.loggers == original.loggers
     assert list(wrapped.jobs) == list(original.jobs)
     assert list(wrapped.schedules) == list(original.schedules)

@@ -211,9 +211,14 @@ def test_with_chaos_keeps_every_definitions_field(mlchaos_home: Path) -> None:
         "component_tree",
     }
     wrapped = with_chaos(original, gate="ids_not_null", consumer="report")
-    changed = {"assets", "asset_checks", "resources", "sensors", "metadata"}
+    changed = {"assets", "asset_checks", "resources", "sensors", "metadata", "executor", "jobs"}
     for name in fields - changed:
         assert getattr(wrapped, name) is getattr(original, name), name
+    # executors are wrapped (tag-launched runs' run start / end), same name and config schema;
+    # a job without its own executor is the user's object
+    assert wrapped.executor.name == original.executor.name
+    assert wrapped.executor.config_schema is original.executor.config_schema
+    assert [j is o for j, o in zip(wrapped.jobs, original.jobs, strict=True)] == [True]
     assert {s.name for s in original.sensors} < {s.name for s in wrapped.sensors}
     assert set(original.resources) < set(wrapped.resources)
     assert wrapped.resources["user_thing"] is original.resources["user_thing"]

@@ -1,11 +1,12 @@
 """``make distributed`` = ``python -m mlchaos_orchestration.testing.distributed [--experiments]``.
 
 Brings up PostgreSQL + Redis + moto S3, the Celery Airflow and the daemon-driven Dagster, runs the
-example matrix on both (Airflow: triggered through the REST API; Dagster: launched by the daemon's
-schedule, plus one tick of the weekly resilience schedule on a small subset) and the same matrix
-in process (``dag.test`` / ``execute_in_process``), prints the comparison, tears everything down,
-and ends with ``distributed: airflow-celery <n> runs, dagster-daemon <n> runs, verdicts equal to
-in-process: yes|no``. Exit code 0 only for ``yes`` with nothing left running.
+example matrix on both (Airflow: triggered through the REST API; Dagster: one multiprocess run per
+experiment launched by tag by the daemon's schedule, plus one tick of the weekly resilience
+schedule on a small subset, in its own run) and the same matrix in process (``dag.test`` /
+``execute_in_process``), prints the comparison, tears everything down, and ends with
+``distributed: airflow-celery <n> runs, dagster-daemon <n> runs, verdicts equal to in-process:
+yes|no``. Exit code 0 only for ``yes`` with nothing left running.
 """
 
 from __future__ import annotations
@@ -29,12 +30,8 @@ from mlchaos_orchestration.testing.distributed.reference import (
     verdicts_of_suite,
 )
 
-#: run by the daemon's tag-launched multiprocess runs (the whole matrix runs in the weekly run):
-#: a run launched by tag applies only faults anchored to a step (``at:``) - nothing applies the
-#: run-start environment faults (outage, replay, connector) without a driver
-#: drop-age last: a tag-launched run's stored faults are restored by the daemon's sensor after the
-#: run ended, so the next queued run could start on the faulted table
-MULTIPROCESS = ["control", "nulls-amount", "label-shuffle", "drop-age"]
+#: the weekly resilience tick's matrix (its run executes them in process, one after the other)
+WEEKLY = ["control", "outage-missing"]
 
 
 def _say(msg: str, t0: float) -> None:
@@ -49,9 +46,10 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--file", default=EXPERIMENTS_FILE)
     ap.add_argument("--keep", action="store_true", help="keep the work dir (logs) at the end")
     ap.add_argument(
-        "--multiprocess",
-        default=",".join(MULTIPROCESS),
-        help="experiments also launched as tagged multiprocess runs by the daemon's schedule",
+        "--weekly",
+        default=",".join(WEEKLY),
+        help="experiments of the daemon's weekly resilience run (the whole matrix runs as "
+        "tag-launched multiprocess runs anyway)",
     )
     ap.add_argument("--no-drills", action="store_true", help="skip the abort / SIGKILL drills")
     return ap.parse_args(argv)
@@ -61,13 +59,6 @@ def _experiments(file: str) -> list[dict[str, Any]]:
     import yaml  # raw entries: the file's ${MLCHAOS_*} need a data config to load
 
     return list(yaml.safe_load(Path(file).read_text())["experiments"])
-
-
-def _anchored(file: str) -> set[str]:
-    """Experiments whose every fault names the step it lands before (``at:``)."""
-    return {
-        e["name"] for e in _experiments(file) if all(f.get("at") for f in e.get("faults") or [])
-    }
 
 
 def _names(file: str, wanted: str) -> list[str]:
@@ -111,13 +102,15 @@ def run(args: argparse.Namespace) -> int:
     ds = example_ds()
     file = str(Path(args.file).resolve())
     names = _names(file, args.experiments)
-    wanted_mp = [n for n in args.multiprocess.split(",") if n]
-    mp_names = [n for n in wanted_mp if n in names and n in _anchored(file)]
+    weekly_names = [n for n in args.weekly.split(",") if n in names]
     stacks: list = []
     drills: Any = None
     af_verdicts: dict[str, str] = {}
     dg_verdicts: dict[str, str] = {}
     weekly_verdicts: dict[str, str] = {}
+    inproc_af: dict[str, str] = {}
+    inproc_dg: dict[str, str] = {}
+    interrupted = False
     alerts = failed = 0
     try:
         with WebhookReceiver() as hook, Backends(root) as backends:
@@ -138,6 +131,13 @@ def run(args: argparse.Namespace) -> int:
                 o: start_reference(backends, o, file, f"inprocess-{o}-{mark}", ds, same)
                 for o in ("airflow", "dagster")
             }
+            # the daemon first: its schedules queue the runs while Airflow starts
+            dg_cfg = backends.example("dagster-daemon", ds, s3=False)
+            weekly = dagster_daemon.weekly_file(root, file, weekly_names)
+            dg_env = {**common["dagster"], **dg_cfg.export()}
+            dd = dagster_daemon.start(backends, dg_env, mark, names, weekly)
+            stacks.append(dd.group)
+            _say("dagster-daemon started (PostgreSQL instance, queued runs)", t0)
             af_cfg = backends.example("airflow-celery", ds, s3=True)
             # tasks of one run hand data over through S3, not a worker's disk
             staging = {"MLCHAOS_STAGING_URL": "s3://airflow-celery/staging"}
@@ -150,18 +150,12 @@ def run(args: argparse.Namespace) -> int:
                     _say(f"in-process {o} worker exited {proc.returncode}:\n"
                          f"{log_tail(backends, o)}", t0)  # fmt: skip
             _say("in-process matrices done (dag.test / execute_in_process)", t0)
-            dg_cfg = backends.example("dagster-daemon", ds, s3=False)
-            weekly = dagster_daemon.weekly_file(root, file, names)
-            dg_env = {**common["dagster"], **dg_cfg.export()}
-            dd = dagster_daemon.start(backends, dg_env, mark, mp_names, weekly)
-            stacks.append(dd.group)
-            _say("dagster-daemon started (PostgreSQL instance, queued runs)", t0)
             af_verdicts = airflow_celery.run_matrix(af, file, f"celery-{mark}", ds, names)
             _say(f"airflow-celery: {len(af_verdicts)} runs done", t0)
             if not args.no_drills:
                 drills = _drills(af, t0)
             af.group.stop()
-            dg_verdicts = dagster_daemon.wait_matrix(dd, len(mp_names), timeout_s=900)
+            dg_verdicts = dagster_daemon.wait_matrix(dd, len(names), timeout_s=1000)
             _say(f"dagster-daemon: {len(dg_verdicts)} chaos runs finished", t0)
             weekly_run = dagster_daemon.wait_weekly(dd, timeout_s=900)
             if weekly_run is not None:
@@ -174,6 +168,9 @@ def run(args: argparse.Namespace) -> int:
             dd.group.stop()
             inproc_af = verdicts_of_suite(backends.ledgers["airflow"], f"inprocess-airflow-{mark}")
             inproc_dg = verdicts_of_suite(backends.ledgers["dagster"], f"inprocess-dagster-{mark}")
+    except KeyboardInterrupt:  # SIGINT, or SIGTERM from `timeout`: tear down, report what ran
+        interrupted = True
+        _say("interrupted: tearing everything down; the table shows what finished", t0)
     finally:
         for group in stacks:
             group.stop()
@@ -190,14 +187,16 @@ def run(args: argparse.Namespace) -> int:
     print(_table(names, cols))
     equal = (
         all(af_verdicts.get(n) == inproc_af.get(n) for n in names)
-        and all(dg_verdicts.get(n) == inproc_dg.get(n) for n in mp_names)
-        and all(weekly_verdicts.get(n) == inproc_dg.get(n) for n in names)
+        and all(dg_verdicts.get(n) == inproc_dg.get(n) for n in names)
+        and all(weekly_verdicts.get(n) == inproc_dg.get(n) for n in weekly_names)
+        and set(weekly_names) <= set(weekly_verdicts)
         and set(names) <= set(inproc_af)
         and set(names) <= set(inproc_dg)
     )
-    print(f"dagster-daemon: the weekly tick ran {len(weekly_verdicts)} experiments in its run; "
-          f"schedule launched {len(dg_verdicts)} multiprocess chaos runs ({', '.join(mp_names)}); "
-          f"sensor alerts received: {alerts}, failed chaos runs: {failed}")  # fmt: skip
+    print(f"dagster-daemon: the schedule launched {len(dg_verdicts)} multiprocess chaos runs by "
+          f"tag (the whole matrix); the weekly tick ran {len(weekly_verdicts)} experiments in its "
+          f"run ({', '.join(weekly_names)}); sensor alerts received: {alerts}, failed chaos runs: "
+          f"{failed}")  # fmt: skip
     print(f"stray processes after teardown: {len(strays)}; total {time.monotonic() - t0:.0f} s")
     if drills is not None:
         print(f"abort drill: last injected failure {drills.abort_s} s after `mlchaos abort`; "
@@ -205,6 +204,7 @@ def run(args: argparse.Namespace) -> int:
               f"{drills.restored_by or 'NOBODY'}, feature table identical: "
               f"{'yes' if drills.table_identical else 'no'}")  # fmt: skip
     alerted = alerts >= failed and (failed > 0 or "caught" not in dg_verdicts.values())
+    equal = equal and not interrupted
     ok = equal and alerted and not strays and (drills is None or drills.ok())
     print(
         f"distributed: airflow-celery {len(af_verdicts)} runs, dagster-daemon "
@@ -214,5 +214,16 @@ def run(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _interrupt_on_sigterm() -> None:
+    """``timeout`` sends SIGTERM: unwind like Ctrl-C, so the stacks are torn down and reported."""
+    import signal
+
+    def _raise(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _raise)
+
+
 if __name__ == "__main__":
+    _interrupt_on_sigterm()
     sys.exit(run(_parse(sys.argv[1:])))

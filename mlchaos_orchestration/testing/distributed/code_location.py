@@ -1,7 +1,8 @@
 """The Dagster code location ``dagster-daemon`` loads in ``make distributed``: the example
 pipeline with chaos (alert + verdict sensors), a multiprocess asset job whose schedule requests one
-tagged run per experiment of the example matrix, and the weekly resilience schedule (on a small
-experiments file, firing once). Configured by the environment only."""
+run per experiment of the example matrix, launched by tag (``mlchaos/experiment``, as the UI
+launchpad does), and the weekly resilience schedule (on a small experiments file, firing once).
+Configured by the environment only."""
 
 from __future__ import annotations
 
@@ -12,9 +13,12 @@ import dagster as dg  # noqa: TID253 - a code location: only loaded where Dagste
 from mlchaos_orchestration.dagster import weekly_resilience
 from mlchaos_orchestration.dagster.request import TAG_EXPERIMENT
 from mlchaos_orchestration.examples.definitions import chaos_pipeline_defs
-from mlchaos_orchestration.testing.distributed.dagster_daemon import MATRIX_JOB, WEEKLY
+from mlchaos_orchestration.testing.distributed.dagster_daemon import WEEKLY
+from mlchaos_orchestration.testing.distributed.matrix_job import MATRIX_JOB, matrix_job
 
 TAG_MATRIX = "mlchaos/distributed"
+#: imported once by the forkserver the matrix runs' step processes fork from
+PRELOAD = ("pandas", "mlchaos_orchestration.testing.distributed.code_location")
 
 
 def _names() -> list[str]:
@@ -30,11 +34,7 @@ def build() -> dg.Definitions:
         cron_schedule=os.environ.get("MLCHAOS_WEEKLY_CRON", "@weekly"),
         name=WEEKLY,
     )
-    job = dg.define_asset_job(
-        MATRIX_JOB,
-        selection=dg.AssetSelection.all() - dg.AssetSelection.assets(weekly.asset),
-        executor_def=dg.multiprocess_executor.configured({"max_concurrent": 2}),
-    )
+    job = matrix_job(chaos, exclude=dg.AssetSelection.assets(weekly.asset), preload=PRELOAD)
     mark = os.environ.get("MLCHAOS_DISTRIBUTED_STACK", "")
 
     @dg.schedule(
@@ -44,12 +44,11 @@ def build() -> dg.Definitions:
         default_status=dg.DefaultScheduleStatus.RUNNING,
     )
     def _matrix(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest] | dg.SkipReason:
-        # once, after the weekly run: both use the same data, one experiment at a time
-        weekly_done = dg.RunsFilter(job_name=WEEKLY, statuses=[dg.DagsterRunStatus.SUCCESS])
+        # once; the run queue runs one at a time (the matrix and the weekly run share the data,
+        # each chaos run restores its faults when its last step finished)
         mine = dg.RunsFilter(job_name=MATRIX_JOB, tags={TAG_MATRIX: mark})
-        instance = context.instance
-        if not instance.get_runs_count(weekly_done) or instance.get_runs_count(mine):
-            return dg.SkipReason("waiting for the weekly run, or already launched")
+        if context.instance.get_runs_count(mine):
+            return dg.SkipReason("the matrix runs were already launched")
         ds = os.environ["MLCHAOS_DS"]
         return [
             dg.RunRequest(

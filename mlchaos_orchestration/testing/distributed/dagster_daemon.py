@@ -1,7 +1,9 @@
 """Dagster as deployed: a DagsterInstance on PostgreSQL (dagster-postgres, queued run coordinator)
 and ``dagster-daemon`` (scheduler, sensors, run queue) loading :mod:`.code_location`. The daemon's
-schedules launch the runs (each its own process, steps in child processes with the multiprocess
-executor); its run-status sensors finish the tagged chaos runs and deliver the alerts."""
+schedules launch the runs (each its own run worker process, steps in child processes with the
+multiprocess executor; the chaos runs launched by tag apply their run-start faults in the run
+worker and restore them when the last step finished); its run-status sensors finish the tagged
+chaos runs (verdict) and deliver the alerts."""
 
 from __future__ import annotations
 
@@ -14,11 +16,12 @@ from typing import Any
 import yaml
 
 from mlchaos_orchestration.testing.distributed.backends import Backends
+from mlchaos_orchestration.testing.distributed.matrix_job import MATRIX_JOB
 from mlchaos_orchestration.testing.distributed.procs import ProcessGroup
 
 BIN = Path(sys.executable).parent
 LOCATION = "mlchaos_orchestration.testing.distributed.code_location"
-MATRIX_JOB = "distributed_matrix"
+__all__ = ["MATRIX_JOB", "WEEKLY", "start", "wait_matrix", "wait_weekly"]
 WEEKLY = "distributed_resilience"
 
 
