@@ -7,12 +7,20 @@ Configure it in place of the XCom backend; it wraps the one you had::
     [mlchaos]
     xcom_backend = my_company.xcom.S3XComBackend   # optional; default: Airflow's BaseXCom
 
-Every call goes to the wrapped backend. On a pull (``get_one`` / ``get_all``) in a task of a
+Every call goes to the wrapped backend. On a pull (``get_one`` / ``get_all``, and their async
+``aget_one`` / ``aget_all`` behind ``await ti.axcom_pull(...)`` in async tasks) in a task of a
 chaos run (``mlchaos`` in ``dag_run.conf``), each data fault of the experiment whose ``target``
 names the pulled XCom - ``xcom://<task_id>`` (key ``return_value``) or
 ``xcom://<task_id>/<key>`` - is applied to the pulled value when the pulling task is the fault's
 ``at:`` (or, without ``at:``, the run's gate or consumer). Dormant runs, other XComs and other
-processes (API server, scheduler) get the wrapped backend's value untouched.
+processes (API server, scheduler) get the wrapped backend's value untouched. XCom targets go
+through the same guards as stored ones: the environment check and the allowlist
+(``xcom://<task_id>`` allows every key of the task, ``xcom://<task_id>/<key>`` one key,
+``xcom://*`` every XCom); a refused fault is not applied and the run records an ``error``.
+
+Not wrapped: items of a mapped task's results read lazily (``LazyXComSequence``: a downstream
+task iterating ``mapped.expand(...)`` output); the Task SDK deserialises those directly
+(``XCom.deserialize_value``), bypassing every pull method, so faults on them are not applied.
 
 What the task receives is a faulted *copy*: the stored XCom is never written, so there is
 nothing to restore. Values of these shapes are faulted through a DataFrame and handed back in
@@ -22,7 +30,8 @@ Any other value passes unchanged and the run records an ``error`` (its verdict i
 
 Evidence in the ledger, per pull: ``fault_applied`` (``site`` = the pulling task and the XCom,
 ``fingerprint`` of the faulted value, ``stored_fingerprint`` of the value as stored,
-``rows_changed``) and ``target_read`` by the pulling task (role gate / consumer / task).
+``rows_changed``) and ``target_read`` by the pulling task (role gate / consumer / task), linked by
+a ``pull_id`` (the verdict's evidence lists the read under the fault).
 """
 
 from __future__ import annotations
@@ -63,6 +72,15 @@ def chaos_xcom_backend(inner: type[BaseXCom]) -> type[BaseXCom]:
         @classmethod
         def get_all(cls, **kwargs: Any) -> Any:
             values = super().get_all(**kwargs)
+            return values if values is None else [_pulled(v, kwargs) for v in values]
+
+        @classmethod
+        async def aget_one(cls, **kwargs: Any) -> Any:  # ti.axcom_pull (async tasks)
+            return _pulled(await super().aget_one(**kwargs), kwargs)
+
+        @classmethod
+        async def aget_all(cls, **kwargs: Any) -> Any:
+            values = await super().aget_all(**kwargs)
             return values if values is None else [_pulled(v, kwargs) for v in values]
 
     _ChaosXCom.__name__ = _ChaosXCom.__qualname__ = "ChaosXCom"
@@ -137,13 +155,30 @@ def _entries(run: ChaosRun, puller: str, producer: str, key: str) -> list[Any]:
 
 
 def _apply(run: ChaosRun, entry: Any, value: Any, puller: str, where: dict[str, Any]) -> Any:
+    import uuid
+
     from mlchaos_orchestration.core.control import record
     from mlchaos_orchestration.core.ledger import Ledger
+    from mlchaos_orchestration.core.safety import (
+        check_environment,
+        check_xcom_target,
+        effective_allowlist,
+    )
+    from mlchaos_orchestration.errors import SafetyError
+    from mlchaos_orchestration.settings import get_settings
 
     ledger = Ledger()
     target = f"{SCHEME}{where.get('task_id')}/{where.get('key')}"
     if ledger.get_run(run.run_id) is None:
         log.warning("mlchaos: no chaos run %s begun (add_chaos missing?): %s", run.run_id, target)
+        return value
+    settings, safety = get_settings(), run.experiment.safety
+    try:  # the same guards as a stored target: environment, then the allowlist
+        check_environment(settings, safety)
+        check_xcom_target(target, effective_allowlist(settings, safety))
+    except SafetyError as exc:
+        record(run.run_id, "error", source=puller, stage="xcom_fault", message=str(exc))
+        log.warning("mlchaos: %s not applied: %s", entry.fault.name, exc)
         return value
     role = "gate" if puller == run.gate else "consumer" if puller == run.consumer else "task"
     stored = fingerprint(value)
@@ -156,6 +191,7 @@ def _apply(run: ChaosRun, entry: Any, value: Any, puller: str, where: dict[str, 
     faulted = back(result.frame)
     summary = result.summary()
     fp = fingerprint(faulted)
+    pull_id = uuid.uuid4().hex  # links the read to this application (no lease: nothing stored)
     record(
         run.run_id,
         "fault_applied",
@@ -171,6 +207,7 @@ def _apply(run: ChaosRun, entry: Any, value: Any, puller: str, where: dict[str, 
         fingerprint={target: fp},
         stored_fingerprint=stored,
         rows_changed=int(summary.get("rows_changed") or 0),
+        pull_id=pull_id,
     )
     record(
         run.run_id,
@@ -183,6 +220,7 @@ def _apply(run: ChaosRun, entry: Any, value: Any, puller: str, where: dict[str, 
         fingerprint=fp,
         matches=True,
         checked_by="xcom_pull",
+        pull_id=pull_id,
     )
     log.info("mlchaos: %s applied to %s as %s pulled it", entry.fault.name, target, puller)
     return faulted

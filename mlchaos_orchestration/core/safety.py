@@ -140,6 +140,8 @@ def _entry_inside(entry: str, ceiling: Sequence[str]) -> str | None:
         probe = text.rstrip("/")
         ok = any(c.startswith("s3://") and _prefix_match(probe, c) for c in ceiling)
         return text if ok else None
+    if text.startswith(XCOM):
+        return text if any(_xcom_allows(c, text) for c in ceiling) else None
     if "://" in text:
         if "#" not in text:
             return None
@@ -203,6 +205,34 @@ def check_targets(targets: Iterable[Target], allowlist: list[str]) -> None:
                     "(set safety.allowed_targets or MLCHAOS_ALLOWED_TARGETS)"
                 )
             raise SafetyError(f"target {target.describe()} is not in the allowlist")
+
+
+XCOM = "xcom://"
+
+
+def check_xcom_target(target: str, allowlist: Sequence[str]) -> None:
+    """Raise SafetyError unless an allowlist entry allows the XCom ``xcom://<task_id>/<key>``:
+    ``xcom://<task_id>`` allows every key of that task, ``xcom://<task_id>/<key>`` one key,
+    ``xcom://*`` every XCom (an XCom fault changes what a task pulls, never what is stored)."""
+    if not any(_xcom_allows(entry, target) for entry in allowlist):
+        if not allowlist:
+            raise SafetyError(
+                f"target {target} refused: no allowed targets are configured "
+                "(set safety.allowed_targets or MLCHAOS_ALLOWED_TARGETS)"
+            )
+        raise SafetyError(f"target {target} is not in the allowlist")
+
+
+def _xcom_allows(entry: str, target: str) -> bool:
+    """Whether allowlist ``entry`` covers the XCom ``target`` (or narrower ``xcom://`` entry)."""
+    entry, target = entry.strip(), target.strip()
+    if not (entry.startswith(XCOM) and target.startswith(XCOM)):
+        return False
+    e_task, _, e_key = entry[len(XCOM) :].strip("/").partition("/")
+    t_task, _, t_key = target[len(XCOM) :].strip("/").partition("/")
+    if not e_task or not t_task:
+        return False
+    return e_task in ("*", t_task) and (not e_key or e_key == t_key)
 
 
 def _allowed(target: Target, entry: str) -> bool:

@@ -306,7 +306,10 @@ def _fault_evidence(applied: Event, evs: list[Event]) -> dict[str, Any]:
                 "failed": sum(int(e.data.get("failed") or 0) for e in stats),
                 "processes": len(stats),
             }
-    if lease_id is not None:
+    # reads of a stored fault carry its lease; of a fault applied as a value was pulled (XCom),
+    # the pull's id
+    link = ("lease_id", lease_id) if lease_id is not None else ("pull_id", data.get("pull_id"))
+    if link[1] is not None:
         info["reads"] = [
             {
                 "task": e.data.get("task") or e.source,
@@ -317,7 +320,7 @@ def _fault_evidence(applied: Event, evs: list[Event]) -> dict[str, Any]:
                 "at_s": round(e.ts - applied.ts, 3),
             }
             for e in evs
-            if e.kind == "target_read" and e.data.get("lease_id") == lease_id
+            if e.kind == "target_read" and e.data.get(link[0]) == link[1]
         ]
     what = ", ".join(map(str, info["targets"])) or (
         f"input {site.get('input')} of {site.get('step')}" if site else name
@@ -384,6 +387,8 @@ def _reached_consumer(faults: list[dict[str, Any]], consumer: str | None = None)
     for f in faults:
         if f["reached"] is False:
             continue
+        if f["site"] and f["lease_id"] is None and f["rows_changed"] != 0:
+            return f["why"]  # faulted in memory as a step loaded it, and the run went on
         for r in f["reads"]:
             if r["matches"] is True and r["role"] in ("consumer", "gate"):
                 return f"{r['role']} {r['task']} read the faulted {r['target']}"
@@ -391,8 +396,6 @@ def _reached_consumer(faults: list[dict[str, Any]], consumer: str | None = None)
                 return (
                     f"{r['task']} read the faulted {r['target']} (upstream of consumer {consumer})"
                 )
-        if f["site"] and f["lease_id"] is None and f["rows_changed"] != 0:
-            return f["why"]  # faulted in memory as a step loaded it, and the run went on
         calls = f["calls"]
         if calls and (calls["failed"] > 0 or (calls["intercepted"] > 0 and f["slowed"])):
             return f["why"]

@@ -4,7 +4,9 @@
 asset's value through its IO manager (so chaos IO managers see the same input as the gate) and
 fails, with ERROR severity, when
 :func:`~mlchaos_orchestration.gates.label_integrity.check_labels` finds its labels shuffled or
-wrong against the reference. Blocking by default: assets downstream are skipped.
+wrong against the reference. Blocking by default: assets downstream are skipped. A missing or
+unreadable reference raises (the check's step fails without an evaluation: a crashed gate, not a
+detection).
 """
 
 from __future__ import annotations
@@ -61,9 +63,21 @@ def label_integrity_check(
 def _evaluate(
     frame: Any, reference: Any, label: str, features: list[str] | None
 ) -> dg.AssetCheckResult:
-    from mlchaos_orchestration.gates.label_integrity import check_labels, read_reference
+    from mlchaos_orchestration.errors import SpecError
+    from mlchaos_orchestration.gates.label_integrity import (
+        check_labels,
+        load_reference,
+        reference_problems,
+    )
 
-    ref = read_reference(str(reference)) if isinstance(reference, (str, Path)) else reference
+    # an unusable reference raises before any evaluation: Dagster fails the check's step, which
+    # the ledger records as gate_crashed (dagster/events.py), never as a detection
+    if isinstance(reference, (str, Path)):
+        ref = load_reference(str(reference), label, features)
+    elif problems := reference_problems(reference, label, features):
+        raise SpecError([f"reference frame: {p}" for p in problems])
+    else:
+        ref = reference
     result = check_labels(ref, frame, label, features)
     return dg.AssetCheckResult(
         passed=result.consistent,

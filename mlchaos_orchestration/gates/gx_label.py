@@ -5,7 +5,10 @@ fails when :func:`~mlchaos_orchestration.gates.label_integrity.check_labels` fin
 labels less consistent with its features than the reference's (shuffled or wrong labels), or the
 label balance changed. ``reference`` is a path read by
 :func:`~mlchaos_orchestration.gates.label_integrity.read_reference` (file, folder, glob or
-``s3://`` prefix; ``${VAR}`` expanded), so a suite stays plain data (YAML or GX JSON).
+``s3://`` prefix; ``${VAR}`` expanded), so a suite stays plain data (YAML or GX JSON). The
+reference is read (and checked: label and feature columns, 200 rows) when the expectation is
+built: a missing or unreadable one makes the suite unusable - the gate crashes
+(``gate_crashed``), it never fails as if it had found bad labels.
 
 Importing this module registers the expectation and its metric with GX and exposes the class as
 ``great_expectations.expectations.ExpectColumnLabelsToBeConsistentWithReference``, where the
@@ -87,6 +90,17 @@ class ExpectColumnLabelsToBeConsistentWithReference(BatchExpectation):
     metric_dependencies = (METRIC,)
     success_keys = ("column", "reference", "features", "z", "tolerance")
     args_keys = ("column", "reference")
+
+    @pydantic.root_validator(skip_on_failure=True)
+    def _usable_reference(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """A missing or unreadable reference is a broken suite (the gate crashes: SpecError when
+        the suite is built), never a failed expectation that would count as a detection."""
+        # SpecError, not ValueError: pydantic passes it through with its one-line problems
+        label_integrity.load_reference(
+            values["reference"], values["column"], values.get("features")
+        )
+        return values
+
     library_metadata: ClassVar[dict[str, Any]] = {
         "maturity": "experimental",
         "tags": ["label integrity", "mlchaos"],

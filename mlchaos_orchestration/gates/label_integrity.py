@@ -176,19 +176,11 @@ def check_labels(
 
     from mlchaos_orchestration.errors import SpecError
 
-    problems = [
-        f"{name} has no column {label!r}"
-        for name, frame in (("reference", reference), ("candidate", candidate))
-        if label not in frame
-    ]
+    problems = reference_problems(reference, label, features)
     feats = list(features) if features else default_features(reference, label)
-    problems += [
-        f"feature {c!r} missing" for c in feats if c not in reference or c not in candidate
-    ]
-    if not feats:
-        problems.append("no feature columns to check the labels against")
-    if len(reference) < 200:
-        problems.append(f"reference has {len(reference)} rows; at least 200 are needed")
+    if label not in candidate:
+        problems.append(f"candidate has no column {label!r}")
+    problems += [f"feature {c!r} missing" for c in feats if c in reference and c not in candidate]
     if problems:
         raise SpecError(problems)
     rng = np.random.default_rng(seed)
@@ -235,6 +227,35 @@ def check_labels(
         f"label balance p={balance_p:.2g}",
         **base,
     )
+
+
+def reference_problems(
+    reference: pd.DataFrame, label: str, features: Sequence[str] | None = None
+) -> list[str]:
+    """Why ``reference`` cannot serve as the reference (one line each); empty when it can."""
+    problems = [] if label in reference else [f"reference has no column {label!r}"]
+    feats = list(features) if features else default_features(reference, label)
+    problems += [f"feature {c!r} missing" for c in feats if c not in reference]
+    if not feats:
+        problems.append("no feature columns to check the labels against")
+    if len(reference) < 200:
+        problems.append(f"reference has {len(reference)} rows; at least 200 are needed")
+    return problems
+
+
+def load_reference(
+    location: str, label: str, features: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """:func:`read_reference`, refused (:class:`~mlchaos_orchestration.errors.SpecError`) when it
+    cannot serve as the reference. A gate calls this *before* judging a candidate: a missing or
+    unreadable reference is a broken gate (``gate_crashed``), never a detection."""
+    from mlchaos_orchestration.errors import SpecError
+
+    frame = read_reference(location)
+    problems = reference_problems(frame, label, features)
+    if problems:
+        raise SpecError([f"reference {location!r}: {p}" for p in problems])
+    return frame
 
 
 def _balance_p(reference: pd.Series, candidate: pd.Series) -> float:
@@ -292,7 +313,13 @@ def read_reference(location: str) -> pd.DataFrame:
 
     from mlchaos_orchestration.core.formats import read_frame
 
-    frames = [read_frame(read(), _format(name)) for name, _, read in sources]
+    frames = []
+    for name, _, read in sources:
+        try:
+            frames.append(read_frame(read(), _format(name)))
+        except Exception as exc:  # noqa: BLE001 - any reader error: the reference is unusable
+            text = " ".join(str(exc).split())[:200] or type(exc).__name__
+            raise SpecError([f"reference {location!r}: cannot read {name}: {text}"]) from None
     frame = pd.concat([f for f in frames if len(f.columns)], ignore_index=True)
     _CACHE[where] = (signature, frame)
     return frame

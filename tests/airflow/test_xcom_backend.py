@@ -100,6 +100,9 @@ def test_fault_on_the_value_extract_passes_to_transform(xcom_env: dict[str, str]
     assert fault["reached"] is True and fault["fault"] == "out_of_range"
     assert TARGET in fault["why"] and "transform" in fault["why"]
     assert verdict["evidence"]["fingerprints"] == applied.data["fingerprint"]
+    [evidence_read] = verdict["evidence"]["reads"]  # the pull's read, linked by its pull_id
+    assert (evidence_read["task"], evidence_read["target"]) == ("transform", TARGET)
+    assert fault["reads"] == [{k: v for k, v in evidence_read.items() if k != "lease_id"}]
     assert ledger.get_run(run_id_for(dormant["run_id"], "xcom-out-of-range")) is None
 
 

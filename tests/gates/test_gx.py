@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -181,8 +182,13 @@ _ALL_FAULTS = [
 ]
 
 
-def test_every_suggestion_is_a_real_gx_expectation(profile: dict) -> None:
+def test_every_suggestion_is_a_real_gx_expectation(
+    profile: dict, features: pd.DataFrame, tmp_path: Path
+) -> None:
     known = set(gx.expectation_types())
+    reference = tmp_path / "reference.parquet"  # label checks need clean labelled data
+    features.to_parquet(reference)
+    profile = {**profile, "reference": str(reference)}
     suggestions = [mutation.killing_expectation(f, profile) for f in _ALL_FAULTS]
     assert all(s is not None for s in suggestions)
     assert {s["type"] for s in suggestions} <= known

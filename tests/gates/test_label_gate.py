@@ -11,6 +11,7 @@ import pytest
 from mlchaos_orchestration.core.experiment import load_experiments
 from mlchaos_orchestration.core.ledger import Ledger
 from mlchaos_orchestration.core.runner import run_experiment
+from mlchaos_orchestration.errors import SpecError
 from mlchaos_orchestration.examples import GATE_SUITE_PATH
 from mlchaos_orchestration.examples.locations import ExampleConfig, prepare
 from mlchaos_orchestration.examples.plain import build_pipeline
@@ -71,9 +72,8 @@ def test_expectation_reads_a_single_file_and_fails_loudly_without_reference(
     csv = tmp_path / "reference.csv"
     pd.read_parquet(one).to_csv(csv, index=False)  # dates as text: compared like for like
     assert gx.validate_frame(candidate, _suite(str(csv))).success
-    missing = gx.validate_frame(candidate, _suite(str(tmp_path / "missing")))
-    assert not missing.success
-    assert "no parquet/CSV/JSON file" in missing.failed[0]["exception"]
+    with pytest.raises(SpecError, match="no parquet/CSV/JSON file"):  # a broken gate, not a
+        gx.validate_frame(candidate, _suite(str(tmp_path / "missing")))  # failed check
 
 
 def test_label_survivors_are_pointed_to_the_label_check() -> None:

@@ -36,6 +36,7 @@ add_chaos(
     consumer="transform",
     experiment={
         "name": "xcom-out-of-range",
+        "safety": {"allowed_targets": ["xcom://extract"]},  # XCom targets need the allowlist too
         "faults": [
             {
                 "fault": "out_of_range",
