@@ -325,8 +325,9 @@ def demo(
     Exits 1 when the example itself misbehaves (a control run halted, a gate crashed, an
     error), 3 when an experiment got no verdict; the example's expected ``silent`` rows pass."""
     import importlib.util
+    import tempfile
 
-    from mlchaos_orchestration.suite.demo import EXPERIMENTS_PATH
+    from mlchaos_orchestration.suite.demo import demo_experiments
 
     if importlib.util.find_spec("sklearn") is None:  # the example trains a scikit-learn model
         typer.echo(
@@ -335,11 +336,19 @@ def demo(
             err=True,
         )
         raise typer.Exit(1)
-    result = _live_suite(
-        EXPERIMENTS_PATH,
-        orchestrators=[o.strip() for o in orchestrator.split(",") if o.strip()],
-        reports_dir=reports_dir,
-    )
+    with tempfile.TemporaryDirectory() as tmp:
+        path, skipped = demo_experiments(Path(tmp))
+        if skipped:  # no MLflow: the example's model registry is its file registry
+            typer.echo(
+                f"note: MLflow is not installed (pip install 'mlchaos-orchestration[mlflow]'): "
+                f"the model-registry experiments are left out ({', '.join(skipped)})",
+                err=True,
+            )
+        result = _live_suite(
+            path,
+            orchestrators=[o.strip() for o in orchestrator.split(",") if o.strip()],
+            reports_dir=reports_dir,
+        )
     _print_scorecard(result)
     _exit_for(result, "false_alarm,gate_crashed,error")
 

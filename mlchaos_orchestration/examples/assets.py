@@ -2,7 +2,9 @@
 
 daily partitioned ``raw_events`` -> ``features`` (a SQL table via :class:`FeatureTableIOManager`;
 SQLite under ``MLCHAOS_HOME`` by default, PostgreSQL when ``MLCHAOS_FEATURES_URL`` says so) ->
-blocking GX check ``validate_features`` -> ``train_model`` -> ``register_model``. The steps are the
+blocking GX check ``validate_features`` -> ``train_model`` -> ``register_model`` (MLflow, promotion
+gate) -> ``serve_batch`` (the champion by alias); after the gate, ``online_features`` fills the
+Redis online store when ``MLCHAOS_ONLINE_STORE_URL`` is set. The steps are the
 shared :mod:`mlchaos_orchestration.examples.steps` functions used by the Airflow example too.
 """
 
@@ -23,6 +25,14 @@ class ExampleLocations(dg.ConfigurableResource):
 
     raw_root: str
     model_dir: str
+    mlflow_uri: str = ""
+    online_store_url: str = ""
+
+    def config(self, ds: str) -> ExampleConfig:
+        """These locations as the example config of day ``ds`` (features are not needed)."""
+        return ExampleConfig(
+            self.raw_root, "", self.model_dir, ds, self.mlflow_uri, self.online_store_url
+        )
 
 
 class FeatureTableIOManager(dg.ConfigurableIOManager):
@@ -77,12 +87,35 @@ def train_model(context: dg.AssetExecutionContext, features: Any) -> Any:
 
 
 @dg.asset(partitions_def=PARTITIONS, group_name="fraud_model")
-def register_model(train_model: Any, locations: ExampleLocations) -> str:
-    """The registered model version directory."""
-    from mlchaos_orchestration.examples.steps import register_model as register
+def register_model(
+    context: dg.AssetExecutionContext, train_model: Any, features: Any, locations: ExampleLocations
+) -> dict[str, Any]:
+    """The model registered in MLflow and promoted through the promotion gate (else the next
+    version of the file registry)."""
+    from mlchaos_orchestration.examples.model_registry import register_step
 
     model, metrics = train_model
-    return str(register(model, metrics, locations.model_dir))
+    ds = context.partition_key
+    return register_step(model, metrics, features, locations.config(ds), ds=ds)
+
+
+@dg.asset(partitions_def=PARTITIONS, group_name="fraud_model", deps=[register_model])
+def serve_batch(
+    context: dg.AssetExecutionContext, features: Any, locations: ExampleLocations
+) -> dict[str, Any]:
+    """The day's features scored by the champion, loaded by alias (serving contract)."""
+    from mlchaos_orchestration.examples.model_registry import serve_step
+
+    return serve_step(features, locations.config(context.partition_key))
+
+
+@dg.asset(partitions_def=PARTITIONS, group_name="fraud_model")
+def online_features(features: Any, locations: ExampleLocations) -> dict[str, Any]:
+    """The validated features materialized into the online store (Redis) the prediction API
+    reads; a no-op without ``MLCHAOS_ONLINE_STORE_URL``."""
+    from mlchaos_orchestration.gameday.materialize import materialize_step
+
+    return materialize_step(features, locations.online_store_url)
 
 
 def build_pipeline_defs(config: ExampleConfig | None = None) -> dg.Definitions:
@@ -90,10 +123,15 @@ def build_pipeline_defs(config: ExampleConfig | None = None) -> dg.Definitions:
     cfg = config or ExampleConfig.from_env()
     io_dir = str(Path(cfg.model_dir).parent / "dagster_io")
     return dg.Definitions(
-        assets=[raw_events, features, train_model, register_model],
+        assets=[raw_events, features, train_model, register_model, serve_batch, online_features],
         asset_checks=[validate_features],
         resources={
-            "locations": ExampleLocations(raw_root=cfg.raw_root, model_dir=cfg.model_dir),
+            "locations": ExampleLocations(
+                raw_root=cfg.raw_root,
+                model_dir=cfg.model_dir,
+                mlflow_uri=cfg.tracking_uri,
+                online_store_url=cfg.online_store_url,
+            ),
             "features_io": FeatureTableIOManager(url=cfg.features_url),
             "io_manager": dg.FilesystemIOManager(base_dir=io_dir),
         },

@@ -2,7 +2,8 @@
 
 raw events (``ds=YYYY-MM-DD/`` partitions in a local dir or ``s3://``) -> ingest -> build_features
 (SQL table ``features``, SQLite by default, PostgreSQL when ``MLCHAOS_FEATURES_URL`` says so) ->
-validate_features (GX gate) -> train_model (scikit-learn) -> register_model.
+validate_features (GX gate) -> train_model (scikit-learn) -> register_model (MLflow, promotion
+gate, alias) -> serve_batch (the champion, loaded by alias).
 
 Configuration comes from env vars at run time (``MLCHAOS_RAW_ROOT``, ``MLCHAOS_FEATURES_URL``,
 ``MLCHAOS_MODEL_DIR``, defaults under ``MLCHAOS_HOME``). Data passes between tasks through storage
@@ -156,17 +157,39 @@ with DAG(
         return metrics
 
     @task
-    def register_model() -> str:
-        """Register the staged model as the next version."""
+    def register_model() -> dict[str, Any]:
+        """Register the staged model in MLflow and promote it through the promotion gate (else
+        the next version of the file registry)."""
         import joblib
 
-        from mlchaos_orchestration.examples.steps import register_model as register
+        from mlchaos_orchestration.examples.model_registry import register_step
+        from mlchaos_orchestration.examples.steps import read_features
 
-        ds = _ds()
+        cfg, ds = _config(), _ds()
         model, metrics = joblib.load(io.BytesIO(_get(ds, "model.joblib")))
-        return str(register(model, metrics, _config().model_dir))
+        return register_step(model, metrics, read_features(cfg.features_url, ds=ds), cfg, ds=ds)
 
-    ingest() >> build_features() >> validate >> train_model() >> register_model()
+    @task
+    def serve_batch() -> dict[str, Any]:
+        """Score the day's features with the champion, loaded by alias (serving contract)."""
+        from mlchaos_orchestration.examples.model_registry import serve_step
+        from mlchaos_orchestration.examples.steps import read_features
+
+        cfg = _config()
+        return serve_step(read_features(cfg.features_url, ds=_ds()), cfg)
+
+    @task
+    def materialize_online_features() -> dict[str, Any]:
+        """Publish the validated features to the online store (Redis) the prediction API reads;
+        a no-op without ``MLCHAOS_ONLINE_STORE_URL``."""
+        from mlchaos_orchestration.examples.steps import read_features
+        from mlchaos_orchestration.gameday.materialize import materialize_step
+
+        cfg = _config()
+        return materialize_step(read_features(cfg.features_url, ds=_ds()), cfg.online_store_url)
+
+    (ingest() >> build_features() >> validate >> train_model() >> register_model() >> serve_batch())
+    validate >> materialize_online_features()
 
 add_chaos(
     dag,

@@ -11,7 +11,9 @@ from mlchaos_orchestration.examples.locations import ExampleConfig
 
 
 def build_pipeline(config: ExampleConfig | None = None, *, suite: Any = None) -> Pipeline:
-    """events -> features -> features table -> GX gate -> train -> register.
+    """events -> features -> features table -> GX gate -> train -> register (MLflow, with the
+    promotion gate) -> serve_batch (loads the champion by alias); after the gate,
+    materialize_online_features fills the Redis online store if one is configured.
 
     ``suite`` replaces the example gate suite (a path or a SuiteSpec), e.g. to check that an
     expectation suggested by the mutation report kills its mutant.
@@ -46,11 +48,21 @@ def build_pipeline(config: ExampleConfig | None = None, *, suite: Any = None) ->
 
         return train(validate_features)
 
-    def register_model(train_model: Any) -> Any:
-        from mlchaos_orchestration.examples.steps import register_model as register
+    def register_model(train_model: Any, validate_features: Any) -> Any:
+        from mlchaos_orchestration.examples.model_registry import register_step
 
         model, metrics = train_model
-        return str(register(model, metrics, cfg.model_dir))
+        return register_step(model, metrics, validate_features, cfg, ds=cfg.ds)
+
+    def materialize_online_features(validate_features: Any) -> Any:
+        from mlchaos_orchestration.gameday.materialize import materialize_step
+
+        return materialize_step(validate_features, cfg.online_store_url)
+
+    def serve_batch(register_model: Any, validate_features: Any) -> Any:
+        from mlchaos_orchestration.examples.model_registry import serve_step
+
+        return serve_step(validate_features, cfg)
 
     return Pipeline(
         name="feature_pipeline",
@@ -60,7 +72,13 @@ def build_pipeline(config: ExampleConfig | None = None, *, suite: Any = None) ->
             Step("store_features", store_features, ("build_features",)),
             Step("validate_features", validate_features, ("store_features",)),
             Step("train_model", train_model, ("validate_features",)),
-            Step("register_model", register_model, ("train_model",)),
+            Step("register_model", register_model, ("train_model", "validate_features")),
+            Step("serve_batch", serve_batch, ("register_model", "validate_features")),
+            Step(
+                "materialize_online_features",
+                materialize_online_features,
+                ("validate_features",),
+            ),
         ],
         gate="validate_features",
         consumer="train_model",

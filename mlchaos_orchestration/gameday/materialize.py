@@ -63,13 +63,40 @@ def prepare_serving(redis_url: str, workdir: Path) -> ServingAssets:
     joblib.dump(model, model_path)
     defaults_path = workdir / "fallback_features.json"
     defaults_path.write_text(json.dumps(fallback_defaults(features), indent=2))
+    users = materialize_online(features, redis_url)
+    return ServingAssets(model_path, defaults_path, users)
+
+
+def materialize_online(features: Any, redis_url: str) -> list[int]:
+    """The example pipeline's materialize step: each user's latest online features (by
+    ``event_ts``) written to the Redis feature store; returns the user ids written."""
     latest = features.sort_values("event_ts").drop_duplicates("user_id", keep="last")
     store = FeatureStore(redis_url, timeout_s=5.0)
     try:
         store.materialize(latest[["user_id", *ONLINE_FEATURES]].to_dict("records"))
     finally:
         store.close()
-    return ServingAssets(model_path, defaults_path, sorted(int(u) for u in latest["user_id"]))
+    return sorted(int(u) for u in latest["user_id"])
+
+
+def materialize_step(features: Any, redis_url: str) -> dict[str, Any]:
+    """What the example DAG / assets / plain pipeline run after the gate: materialize into the
+    online store at ``redis_url`` (``MLCHAOS_ONLINE_STORE_URL``), or say why nothing was written."""
+    if not redis_url:
+        return {"users": 0, "skipped": "no online store (MLCHAOS_ONLINE_STORE_URL is not set)"}
+    return {"users": len(materialize_online(features, redis_url)), "store": _redacted(redis_url)}
+
+
+def _redacted(url: str) -> str:
+    """The store URL without a password."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def main(argv: list[str] | None = None) -> int:

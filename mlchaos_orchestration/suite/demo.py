@@ -13,6 +13,33 @@ from mlchaos_orchestration.examples.locations import ExampleConfig, prepare
 EXPERIMENTS_PATH = Path(__file__).resolve().parents[1] / "examples" / "experiments.yaml"
 
 
+def demo_experiments(folder: Path) -> tuple[Path, list[str]]:
+    """The example matrix the demo runs, and the experiments left out: with MLflow installed the
+    whole file; without it a copy (in ``folder``) without the model-registry experiments, whose
+    faults need an MLflow registry (the example registers to its file registry then)."""
+    import shutil
+
+    import yaml
+
+    from mlchaos_orchestration.examples.model_registry import mlflow_available
+
+    if mlflow_available():
+        return EXPERIMENTS_PATH, []
+    data = yaml.safe_load(EXPERIMENTS_PATH.read_text())
+
+    def needs_mlflow(exp: dict) -> bool:
+        return any(str(f.get("target", "")).startswith("mlflow://") for f in exp.get("faults", []))
+
+    skipped = [e["name"] for e in data["experiments"] if needs_mlflow(e)]
+    data["experiments"] = [e for e in data["experiments"] if not needs_mlflow(e)]
+    gate_suite = data.get("defaults", {}).get("gate_suite")
+    if gate_suite:  # relative to the file
+        shutil.copyfile(EXPERIMENTS_PATH.with_name(gate_suite), folder / gate_suite)
+    path = folder / EXPERIMENTS_PATH.name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path, skipped
+
+
 @contextmanager
 def example_variables(
     config: ExampleConfig | None = None, extra: dict[str, str] | None = None

@@ -12,7 +12,12 @@ import pytest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
-HALTED = {"train_model": "upstream_failed", "register_model": "upstream_failed"}
+HALTED = {
+    "train_model": "upstream_failed",
+    "register_model": "upstream_failed",
+    "serve_batch": "upstream_failed",
+    "materialize_online_features": "upstream_failed",  # nothing the gate halted reaches serving
+}
 CASES = {
     # experiment: (verdict, expected user task states, task whose failure alerted)
     # an empty partition is read as 0 rows: the gate's row-count floor stops it
@@ -43,6 +48,7 @@ CASES = {
             "validate_features": "success",
             "train_model": "success",
             "register_model": "success",
+            "serve_batch": "success",
         },
         None,
     ),
@@ -53,6 +59,7 @@ CASES = {
             "validate_features": "success",
             "train_model": "success",
             "register_model": "success",
+            "serve_batch": "success",
         },
         None,
     ),
@@ -122,3 +129,29 @@ def test_dormant_run_touches_nothing(scenario: Any, task_states: Any) -> None:
     assert outcome["tasks"]["mlchaos_teardown.verdict"] == "skipped"
     assert scenario.ledger().list_runs() == []
     assert scenario.checksums() == scenario.baseline
+
+
+def test_registry_fault_halts_at_the_promotion_gate(
+    scenario: Any, webhook: Any, task_states: Any
+) -> None:
+    """stale-model: the champion alias moved to the oldest version behind the pipeline's back;
+    register_model's promotion gate halts before anything is registered or served, alerts, and
+    the MLflow registry is exactly as before."""
+    from mlchaos_orchestration.testing.mlflow_fixture import Registry, registry_state
+
+    reg = Registry(
+        scenario.config.tracking_uri,
+        "fraud_model",
+        "champion",
+        3,
+        scenario.home / "mlflow-artifacts",
+    )
+    before = registry_state(reg)
+    outcome = scenario.run("feature_pipeline", _chaos("stale-model"))
+    verdict = scenario.verdict(outcome, "stale-model")
+    assert verdict["verdict"] == "caught" and verdict["halted_by"] == "register_model", verdict
+    states = task_states(outcome)
+    assert (states["train_model"], states["register_model"]) == ("success", "failed")
+    assert states["serve_batch"] == "upstream_failed"
+    assert [r.json["source"] for r in webhook.wait_for(1, timeout=5)] == ["register_model"]
+    assert registry_state(reg) == before

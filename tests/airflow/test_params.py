@@ -52,7 +52,8 @@ def test_chaos_group_wiring_is_deterministic(dagbag: dict[str, Any]) -> None:
     ]
     assert first["mlchaos_inject_data"] == ["mlchaos_teardown.restore", "validate_features"]
     assert "mlchaos_inject_data" in first["build_features"]
-    assert first["register_model"] == ["mlchaos_teardown.restore"]
+    assert first["register_model"] == ["serve_batch"]
+    assert first["serve_batch"] == ["mlchaos_teardown.restore"]
     assert first["mlchaos_teardown.restore"] == ["mlchaos_teardown.verdict"]
 
 

@@ -144,3 +144,28 @@ def test_other_data_faults_meet_expectations(
     verdict = _run(chaos_defs, matrix, instance, name)
     assert verdict["verdict"] == matrix.get(name).expect, verdict
     assert _trained(instance, verdict) is (verdict["verdict"] == "silent")
+
+
+@pytest.mark.parametrize("name", ["model-schema-change", "alias-moved-unvalidated"])
+def test_registry_faults_halt_at_the_promotion_gate(
+    chaos_defs: Any, matrix: Any, instance: Any, webhook: Any, example_env: Any, name: str
+) -> None:
+    """A registry changed behind the pipeline's back: the register_model asset's promotion gate
+    halts before anything is registered, serve_batch never runs, the MLflow registry is exactly
+    as before (every version, alias, tag, metric, table row and model file)."""
+    from mlchaos_orchestration.testing.mlflow_fixture import Registry, registry_state
+
+    reg = Registry(
+        example_env.tracking_uri,
+        "fraud_model",
+        "champion",
+        3,
+        Path(example_env.model_dir).parent / "mlflow-artifacts",
+    )
+    before = registry_state(reg)
+    verdict = _run(chaos_defs, matrix, instance, name)
+    assert verdict["verdict"] == "caught", verdict
+    assert verdict["halted_by"] == "register_model" and verdict["halted_by_gate"] is True
+    assert not verdict["consumer_started"] and _trained(instance, verdict)
+    assert webhook.wait_for(1, timeout=10)
+    assert registry_state(reg) == before

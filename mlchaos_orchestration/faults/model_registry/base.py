@@ -16,6 +16,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from mlflow.entities.model_registry import ModelVersion
 
 PREFIX = "mlflow://"
+NO_MLFLOW = (
+    "MLflow is not installed (pip install 'mlchaos-orchestration[mlflow]'): there is no model "
+    "registry to fault (the example registers to its file registry without it)"
+)
 
 
 class RegistryFault(EnvironmentFault):
@@ -61,6 +65,10 @@ class RegistryFault(EnvironmentFault):
         )
 
     def backup_targets(self, ctx: ApplyContext) -> list[Target]:
+        import importlib.util
+
+        if importlib.util.find_spec("mlflow") is None:  # before anything is backed up
+            raise TargetError(NO_MLFLOW)
         return [self.registry_target()]
 
     def client(self) -> MlflowClient:
