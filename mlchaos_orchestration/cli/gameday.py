@@ -11,6 +11,8 @@ from mlchaos_orchestration.cli.commands import app
 
 EXAMPLE_GAMEDAY = Path(__file__).resolve().parents[1] / "examples" / "gameday.yaml"
 GAMEDAY_VERDICTS = ("held", "degraded_gracefully", "breached", "aborted")
+#: verdicts of ``kind: drift`` experiments (the core vocabulary, see gameday/drift_game.py)
+DRIFT_VERDICTS = ("caught", "unalerted", "silent", "false_alarm", "error")
 
 
 @app.command()
@@ -24,15 +26,19 @@ def gameday(
 ) -> None:
     """Run a game day on the example's serving stack (Redis, prediction API, Locust load,
     Prometheus probes) and write its post-mortem. The last line sums it up."""
+    from mlchaos_orchestration.gameday.drift_game import drift_line
     from mlchaos_orchestration.gameday.plan import load_gameday
     from mlchaos_orchestration.gameday.postmortem import last_line, write_postmortem
     from mlchaos_orchestration.gameday.runner import run_gameday
 
     unknown = [
-        v for v in (x.strip() for x in fail_on.split(",")) if v and v not in GAMEDAY_VERDICTS
+        v
+        for v in (x.strip() for x in fail_on.split(","))
+        if v and v not in GAMEDAY_VERDICTS + DRIFT_VERDICTS
     ]
     if unknown:
-        raise typer.BadParameter(f"unknown verdict(s) {unknown}; known: {GAMEDAY_VERDICTS}")
+        known = GAMEDAY_VERDICTS + DRIFT_VERDICTS
+        raise typer.BadParameter(f"unknown verdict(s) {unknown}; known: {known}")
     plan = load_gameday(file)
     import signal
 
@@ -50,14 +56,16 @@ def gameday(
         peak_rps=peak or None,
         on_progress=lambda msg: typer.echo(msg, err=True),
     )
-    if not result.outcomes:
+    if not result.outcomes and not result.drift:
         typer.echo("gameday: no experiment ran", err=True)
         raise typer.Exit(3)
     html = write_postmortem(result, workdir)
     for o in result.outcomes:
         typer.echo(f"{o.name}: {o.verdict} — {o.reason}")
+    for d in result.drift:
+        typer.echo(drift_line(d))
     typer.echo(f"post-mortem: {html}")
     typer.echo(last_line(result))
     bad = {v.strip() for v in fail_on.split(",") if v.strip()}
-    if any(o.verdict in bad for o in result.outcomes):
+    if any(o.verdict in bad for o in [*result.outcomes, *result.drift]):
         raise typer.Exit(1)

@@ -7,13 +7,16 @@ API saw (request features and the score it answered). It measures detection late
 start -> monitor alert) in requests, in event time and in wall time, with alerts on or off
 ("would we have noticed": off, the monitor still computes drift but nobody is told).
 
-:func:`feedback_skew_impact` shows what a ``feedback_skew`` fault (one user group missing from
-the feedback labels) does to the monitor's view of the feedback and to a model retrained on it.
+:func:`feedback_experiment` watches the feedback labels the same way while a ``feedback_skew``
+fault drops a user group from them. :func:`feedback_skew_impact` shows what that fault does to
+the monitor's view of the feedback and to a model retrained on it.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlchaos_orchestration.gameday.drift import DriftMonitor, StreamMonitor, webhook_notifier
@@ -51,50 +54,109 @@ def drift_experiment(
     columns: tuple[str, ...] = MONITORED,
     alerts: bool = True,
     webhook_url: str | None = None,
+    notify: Notify | None = None,
     seed: int = 0,
 ) -> dict[str, Any]:
     """Replay the stream through the API with ``fault`` from its ``start``; return the
     verdict, the detection latency and every detection.
 
     The first ``reference_rows`` requests (they must precede the drift) are the monitor's
-    reference. Verdicts: ``caught`` (detected after the start and the alert delivered),
-    ``unalerted`` (detected, nobody told), ``silent`` (never detected), ``false_alarm``
-    (detected before the drift started).
+    reference. ``notify`` (else a webhook to ``webhook_url``) delivers the alert. Verdicts:
+    ``caught`` (detected after the start and the alert delivered), ``unalerted`` (detected,
+    nobody told), ``silent`` (never detected), ``false_alarm`` (detected before the drift
+    started).
     """
     import httpx
-    import pandas as pd
 
     requests = request_stream() if stream is None else stream
     faulted = fault.apply(requests, seed).frame
-    start_at = _start_position(requests, fault)
-    if start_at < reference_rows:
-        raise ValueError(f"the drift starts at request {start_at}, inside the reference")
+    start_at = _start_position(requests, fault, reference_rows)
     with httpx.Client(base_url=api_url, timeout=10.0, trust_env=False) as client:
-        reference = pd.DataFrame(
-            [_served(client, row) for row in _rows(faulted.iloc[:reference_rows])]
-        )
+        served = (_served(client, row) for row in _rows(faulted))
+        watch = Watch(list(columns), [], drift_share, window, step, alerts, notify, webhook_url)
+        return watch.run(served, faulted, start_at, reference_rows)
+
+
+def feedback_experiment(
+    fault: FeedbackSkew,
+    *,
+    stream: pd.DataFrame | None = None,
+    reference_rows: int = 2000,
+    window: int = 2000,
+    step: int = 200,
+    drift_share: float = 0.5,
+    columns: tuple[str, ...] | None = None,
+    alerts: bool = True,
+    webhook_url: str | None = None,
+    notify: Notify | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The feedback labels coming back from the traffic, in time order, with ``fault`` dropping
+    a user group from its ``start`` on, watched by the same stream monitor (categorical tests on
+    ``columns``, default the group column and the label). Same outcome as
+    :func:`drift_experiment`; positions count feedback records."""
+    from mlchaos_orchestration.examples.steps import LABEL
+
+    frame = request_stream() if stream is None else stream
+    faulted = fault.apply(frame, seed).frame
+    start_at = _start_position(frame, fault, reference_rows)
+    watched = list(columns or (fault.column, LABEL))
+    records = (dict(zip(watched, row, strict=True)) for row in faulted[watched].itertuples(False))
+    watch = Watch([], watched, drift_share, window, step, alerts, notify, webhook_url)
+    return watch.run(records, faulted, start_at, reference_rows)
+
+
+Notify = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class Watch:
+    """A stream monitor's settings; :meth:`run` feeds it a stream and judges what it saw."""
+
+    numeric: list[str]
+    categorical: list[str]
+    drift_share: float
+    window: int
+    step: int
+    alerts: bool
+    notify: Notify | None = None
+    webhook_url: str | None = None
+
+    def run(
+        self, rows: Iterator[dict[str, Any]], faulted: pd.DataFrame, start_at: int, reference: int
+    ) -> dict[str, Any]:
+        """The first ``reference`` rows are the reference; the rest go through the monitor."""
+        import pandas as pd
+
+        head = pd.DataFrame([next(rows) for _ in range(reference)])
+        notify = self.notify or (webhook_notifier(self.webhook_url) if self.webhook_url else None)
         monitor = StreamMonitor(
-            DriftMonitor(reference, numeric=list(columns), drift_share=drift_share),
-            window=window,
-            step=step,
-            alerts=alerts,
-            notify=webhook_notifier(webhook_url) if webhook_url else None,
+            DriftMonitor(head, self.numeric, self.categorical, drift_share=self.drift_share),
+            window=self.window,
+            step=self.step,
+            alerts=self.alerts,
+            notify=notify,
         )
         started_wall: float | None = None
-        for position, row in enumerate(_rows(faulted.iloc[reference_rows:]), reference_rows):
+        for position, row in enumerate(rows, reference):
             if position == start_at:
                 started_wall = time.time()
-            monitor.observe(_served(client, row))
-    return _outcome(requests, monitor, reference_rows, start_at, started_wall, alerts)
+            monitor.observe(row)
+        return _outcome(faulted, monitor, reference, start_at, started_wall, self.alerts)
 
 
-def _start_position(requests: pd.DataFrame, fault: TrafficDrift) -> int:
+def _start_position(requests: pd.DataFrame, fault: Any, reference_rows: int) -> int:
+    """How many rows of the stream precede the fault's ``start`` (refused inside the
+    reference)."""
     import pandas as pd
 
-    if not fault.start:
-        return 0
-    times = pd.to_datetime(requests[fault.time_column])
-    return int((times < pd.Timestamp(fault.start)).sum())
+    start_at = 0
+    if fault.start:
+        times = pd.to_datetime(requests[fault.time_column])
+        start_at = int((times < pd.Timestamp(fault.start)).sum())
+    if start_at < reference_rows:
+        raise ValueError(f"the drift starts at request {start_at}, inside the reference")
+    return start_at
 
 
 def _rows(frame: pd.DataFrame) -> Any:
@@ -110,24 +172,27 @@ def _served(client: Any, row: Any) -> dict[str, Any]:
 
 
 def _outcome(
-    requests: pd.DataFrame,
+    stream: pd.DataFrame,
     monitor: StreamMonitor,
     reference_rows: int,
     start_at: int,
     started_wall: float | None,
     alerts: bool,
 ) -> dict[str, Any]:
-    def at(d: Any) -> int:  # the request count of the stream when the check ran
+    def at(d: Any) -> int:  # the row count of the stream when the check ran
         return reference_rows + d.position
 
     before = [d for d in monitor.detections if at(d) <= start_at]
     after = [d for d in monitor.detections if at(d) > start_at]
     first = after[0] if after else None
+    times = stream["event_ts"]
     out: dict[str, Any] = {
         "alerts": alerts,
-        "requests": int(len(requests)),
+        "requests": int(len(stream)),
         "reference_rows": reference_rows,
         "drift_start_request": start_at,
+        "drift_start_time": _iso(times.iloc[start_at]) if start_at < len(stream) else None,
+        "drift_start_wall": started_wall,
         "checks": monitor.checks,
         "false_alarms": len(before),
         "detections": monitor.report(),
@@ -136,13 +201,15 @@ def _outcome(
         "latency_event_s": None,
         "latency_wall_s": None,
         "alert_delivered": bool(first and first.alerted),
+        "alert_error": first.alert_error if first else None,
     }
     if first is not None:
-        times = requests["event_ts"]
         out["latency_requests"] = at(first) - start_at
         out["latency_event_s"] = float(
             (times.iloc[at(first) - 1] - times.iloc[start_at]).total_seconds()
         )
+        out["detected_request"] = at(first)
+        out["detected_time"] = _iso(times.iloc[at(first) - 1])
         if started_wall is not None:
             out["latency_wall_s"] = round(first.wall_time - started_wall, 3)
         out["drifted_columns"] = first.check["drifted_columns"]
@@ -153,6 +220,10 @@ def _outcome(
     else:
         out["verdict"] = "caught" if first.alerted else "unalerted"
     return out
+
+
+def _iso(stamp: Any) -> str:
+    return str(stamp.isoformat()) if hasattr(stamp, "isoformat") else str(stamp)
 
 
 # ------------------------------------------------------------------------------ feedback skew

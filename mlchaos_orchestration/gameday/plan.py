@@ -18,16 +18,30 @@ experiments:
       - {action: load, rate: 150%, duration_s: 20}
       - {action: network, target: redis, kind: latency, latency_ms: 100, jitter_ms: 20,
          offset_s: 4, duration_s: 12}
+  - name: amount-drift-india
+    kind: drift               # drift-monitor chaos: detection latency, alerts on or off
+    traffic_drift: {columns: [amount], k: 2, segment: {country: IN}, start: "2026-11-20"}
+    alerts: on
+    monitor: {reference: 2000, window: 2000, step: 200}
+    expect: caught
 ```
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    model_validator,
+)
 
 from mlchaos_orchestration.errors import SpecError
 from mlchaos_orchestration.gameday.actions import ActionSpec
@@ -106,15 +120,88 @@ class GameDayExperiment(BaseModel):
         return max(a.offset_s + (a.duration_s or 0.0) for a in self.method)
 
 
+class DriftMonitorSpec(BaseModel):
+    """The drift monitor of a drift experiment: its reference (the first requests), the sliding
+    window it tests, how often, which columns, and the share of drifted columns that alerts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reference: int = Field(2000, ge=200, le=100_000, description="first requests = reference")
+    window: int = Field(2000, ge=50, le=100_000)
+    step: int = Field(200, ge=1, le=100_000)
+    columns: list[str] | None = Field(
+        None,
+        description="default: amount and the model's score (traffic), group + label (feedback)",
+    )
+    drift_share: float = Field(0.5, gt=0, le=1)
+
+
+DRIFT_OUTCOMES = ("caught", "unalerted", "silent", "false_alarm")
+
+
+class DriftExperiment(BaseModel):
+    """Drift-monitor chaos (``kind: drift``): the example's traffic replayed through the API
+    with a ``traffic_drift`` fault (or its feedback labels with a ``feedback_skew`` fault) from
+    the fault's ``start``; the monitor's detection latency, with ``alerts`` on or off."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    kind: Literal["drift"]
+    description: str = ""
+    traffic_drift: dict[str, Any] | None = None
+    feedback_skew: dict[str, Any] | None = None
+    alerts: bool = True
+    monitor: DriftMonitorSpec = Field(default_factory=DriftMonitorSpec)
+    days: list[str] | None = Field(None, description="example days replayed (default: all)")
+    expect: Literal["caught", "unalerted", "silent", "false_alarm"] | None = None
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _one_fault(self) -> DriftExperiment:
+        if (self.traffic_drift is None) == (self.feedback_skew is None):
+            raise ValueError("give exactly one of traffic_drift or feedback_skew")
+        fault = self.fault()
+        if not getattr(fault, "start", None):
+            raise ValueError(f"{fault.name}: give start (the drift must follow the reference)")
+        return self
+
+    def fault(self) -> Any:
+        """The fault (``TrafficDrift`` / ``FeedbackSkew``); ValueError when its spec is bad."""
+        import mlchaos_orchestration.faults.traffic  # noqa: F401 - registers the faults
+        from mlchaos_orchestration.faults import build_fault
+
+        name = "traffic_drift" if self.traffic_drift is not None else "feedback_skew"
+        spec = self.traffic_drift if self.traffic_drift is not None else self.feedback_skew
+        try:
+            return build_fault({**(spec or {}), "fault": name})
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            raise ValueError(f"{name}.{where}: {err['msg']}") from None
+
+
+def _experiment_kind(value: Any) -> str:
+    kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
+    return "drift" if kind == "drift" else "serving"
+
+
+ExperimentSpec = Annotated[
+    Annotated[GameDayExperiment, Tag("serving")] | Annotated[DriftExperiment, Tag("drift")],
+    Discriminator(_experiment_kind),
+]
+_TAGS = ("serving", "drift")
+
+
 class GameDayFile(BaseModel):
     """A whole game-day file."""
 
     model_config = ConfigDict(extra="forbid")
 
     gameday: GameDaySettings
-    experiments: list[GameDayExperiment] = Field(min_length=1)
+    experiments: list[ExperimentSpec] = Field(min_length=1)
 
-    def experiment(self, name: str) -> GameDayExperiment:
+    def experiment(self, name: str) -> GameDayExperiment | DriftExperiment:
         for exp in self.experiments:
             if exp.name == name:
                 return exp
@@ -132,7 +219,13 @@ def load_gameday(path: str | Path) -> GameDayFile:
         return GameDayFile.model_validate(raw)
     except ValidationError as exc:
         problems = [
-            f"{'.'.join(str(p) for p in err['loc']) or '<file>'}: {err['msg']}"
+            f"{'.'.join(str(p) for p in _untagged(err['loc'])) or '<file>'}: "
+            f"{err['msg'].removeprefix('Value error, ')}"
             for err in exc.errors()
         ]
         raise SpecError(problems) from None
+
+
+def _untagged(loc: tuple[Any, ...]) -> list[Any]:
+    """An error's location without the experiment kind's tag (``experiments.0.method``)."""
+    return [p for i, p in enumerate(loc) if not (i == 2 and loc[0] == "experiments" and p in _TAGS)]

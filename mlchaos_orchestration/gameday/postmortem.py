@@ -220,8 +220,58 @@ def render_html(result: GameDayResult) -> str:
         parts.append("</ul><h3>Action items</h3><ol>")
         parts += [f"<li>{escape(a)}</li>" for a in action_items(o, slo)]
         parts.append("</ol>")
+    parts += drift_section(result.drift)
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+DRIFT_COLORS = {"caught": "#1a7f37", "unalerted": "#bf8700", "silent": "#cf222e",
+                "false_alarm": "#cf222e", "error": "#57606a"}  # fmt: skip
+
+
+def drift_section(drifts: list[Any]) -> list[str]:
+    """HTML of the drift-monitor experiments: verdict, detection latency (requests, event-time
+    hours, wall seconds) from drift start to the monitor's first alert, columns, channel."""
+    if not drifts:
+        return []
+    parts = [
+        "<h2>Drift monitor</h2><p>Traffic replayed through the prediction API (feedback labels "
+        "straight to the monitor) with a controlled drift from its start; detection latency is "
+        "from the first drifted request to the monitor's first alert.</p>",
+        "<table><tr><th>experiment</th><th>fault</th><th>verdict</th><th>expected</th>"
+        "<th>drift start</th><th>first alert</th><th>detection latency</th><th>columns</th>"
+        "<th>alert channel</th></tr>",
+    ]
+    for d in drifts:
+        color = DRIFT_COLORS.get(d.verdict, "#57606a")
+        one = d.unit.rstrip("s")
+        start = f"{one} {d.drift_start_request} ({d.drift_start_time})"
+        first = (
+            f"{one} {d.first_alert_request} ({d.first_alert_time})"
+            if d.first_alert_request is not None
+            else "none"
+        )
+        latency = "not detected"
+        if d.latency_requests is not None:
+            latency = f"{d.latency_requests} {d.unit}, {d.latency_event_h} h event time"
+            latency += f", {d.latency_wall_s:.3g} s wall" if d.latency_wall_s is not None else ""
+        params = ", ".join(
+            f"{k}={v}"
+            for k, v in d.params.items()
+            if k not in ("fault", "time_column") and v not in (None, 1.0)
+        )
+        parts.append(
+            f"<tr><td>{escape(d.name)}</td><td>{escape(d.fault)} ({escape(params)})</td>"
+            f"<td><span class='badge' style='background:{color}'>{escape(d.verdict)}</span>"
+            f"</td><td>{escape(str(d.expect or '-'))}{'' if d.met is not False else ' (missed)'}"
+            f"</td><td>{escape(start)}</td><td>{escape(first)}</td><td>{escape(latency)}</td>"
+            f"<td>{escape(', '.join(d.drifted_columns) or '-')}</td>"
+            f"<td>{escape(d.channel)}</td></tr>"
+        )
+    parts.append("</table><ul>")
+    parts += [f"<li>{escape(d.name)}: {escape(d.reason)}</li>" for d in drifts]
+    parts.append("</ul>")
+    return parts
 
 
 def held_lines(o: Outcome) -> list[str]:
@@ -249,6 +299,8 @@ def write_postmortem(result: GameDayResult, out_dir: Path) -> Path:
 
 def last_line(result: GameDayResult) -> str:
     """``gameday: a/b/c p99=<ms>/<ms>/<ms> ms at <rps> rps (150% of peak <rps>); kill switch …``"""
+    if not result.outcomes and result.drift:  # a file of drift experiments only
+        return "gameday: drift " + "/".join(d.verdict for d in result.drift)
     verdicts = "/".join(o.verdict for o in result.outcomes)
     p99s = "/".join(
         _fmt(o.p99_ms if o.p99_ms is None else round(o.p99_ms)) for o in result.outcomes

@@ -53,5 +53,6 @@ def run_gameday_process(
         raise GameDayFailed(f"game day failed (exit {proc.returncode}):\n{tail}")
     postmortem = Path(html)
     result = json.loads(postmortem.with_name("gameday.json").read_text())
-    verdicts = {o["name"]: o["verdict"] for o in result["outcomes"]}
+    ran = [*result["outcomes"], *result.get("drift", [])]  # kind: drift experiments too
+    verdicts = {o["name"]: o["verdict"] for o in ran}
     return GameDayRun(lines[-1], verdicts, postmortem, result)

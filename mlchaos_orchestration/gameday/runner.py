@@ -6,6 +6,8 @@ Verdicts: ``held`` (every SLO probe within tolerance, no fallbacks served), ``de
 (SLO held while fallbacks were served), ``breached`` (an SLO probe out of tolerance during or
 after the method; the kill switch may have fired), ``aborted`` (stopped by ``mlchaos abort``).
 Every experiment is a ledger run (orchestrator ``gameday``) with its timeline as events.
+``kind: drift`` experiments (drift-monitor chaos) run on the same API through
+:mod:`mlchaos_orchestration.gameday.drift_game`; their outcomes are ``GameDayResult.drift``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 from mlchaos_orchestration.gameday.actions import GameContext
 from mlchaos_orchestration.gameday.load import Step, measure_peak
-from mlchaos_orchestration.gameday.plan import GameDayExperiment, GameDayFile
+from mlchaos_orchestration.gameday.plan import DriftExperiment, GameDayExperiment, GameDayFile
 from mlchaos_orchestration.gameday.probes import MetricsSource, Probes, PrometheusSource, Sample
 from mlchaos_orchestration.gameday.stack import StackError
 
@@ -57,6 +59,7 @@ class GameDayResult:
     outcomes: list[Outcome]
     started_at: float
     duration_s: float
+    drift: list[Any] = field(default_factory=list)  # drift_game.DriftOutcome, kind: drift
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -350,6 +353,9 @@ def run_gameday(
         if prom is not None:
             prom.wait_for_first_scrape()
         steps: list[Step] = []
+        serving_exps = [e for e in chosen if not isinstance(e, DriftExperiment)]
+        if peak_rps is None and not serving_exps:
+            peak_rps = 0.0  # drift experiments only: no load, no peak to measure
         if peak_rps is None:
             peak_rps, steps = measure_peak(
                 api.url, assets.user_ids, workdir / "peak", settings.slo_ms,
@@ -359,7 +365,8 @@ def run_gameday(
                 say(
                     f"peak: {st.rate:g} req/s asked, {st.achieved_rps:g} served, p99 "
                     f"{st.p99_ms if st.p99_ms is None else round(st.p99_ms)} ms, errors "
-                    f"{st.error_ratio:.1%}: {'ok' if st.ok else 'over'}"
+                    f"{st.error_ratio:.1%}, fallbacks {st.fallback_ratio:.1%}: "
+                    f"{'ok' if st.ok else 'over'}"
                 )
             if peak_rps <= 0:
                 raise StackError(
@@ -369,7 +376,13 @@ def run_gameday(
             say(f"peak: {peak_rps:g} req/s (p99 under {settings.slo_ms:g} ms, no errors)")
         source: Any = PrometheusSource(prom.url) if prom else MetricsSource(api.url + "/metrics")
         outcomes = []
+        drifts = []
         for exp in chosen:
+            if isinstance(exp, DriftExperiment):
+                from mlchaos_orchestration.gameday.drift_game import run_drift_here
+
+                drifts.append(run_drift_here(exp, api.url, ledger, say))
+                continue
             if api.mitigation_on != exp.mitigation:
                 api.stop()
                 api = serve(exp.mitigation)
@@ -389,7 +402,7 @@ def run_gameday(
             api = serve(True)
         return GameDayResult(
             peak_rps, steps, settings.slo_ms, source.name, outcomes, started_at,
-            round(time.monotonic() - t_start, 1),
+            round(time.monotonic() - t_start, 1), drifts,
         )  # fmt: skip
     finally:
         for server in (api, prom):

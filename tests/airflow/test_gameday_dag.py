@@ -27,7 +27,10 @@ def test_params_form_lists_the_files_experiments_and_refuses_others(
         "print(json.dumps({'enum': schema['items']['enum'], 'refused': refused}))\n"
     )
     out = json.loads(python_last_line(code, airflow_env))
-    assert out["enum"] == ["redis-latency-mitigated", "redis-latency-unmitigated", "compound"]
+    assert out["enum"] == [
+        "redis-latency-mitigated", "redis-latency-unmitigated", "compound",
+        "amount-drift-india", "amount-drift-india-alerts-off", "feedback-skew-india",
+    ]  # fmt: skip
     assert out["refused"] == "ParamValidationError"
 
 

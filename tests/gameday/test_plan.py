@@ -6,7 +6,7 @@ import pytest
 
 from mlchaos_orchestration.errors import SpecError
 from mlchaos_orchestration.gameday.actions import LoadAction
-from mlchaos_orchestration.gameday.plan import load_gameday
+from mlchaos_orchestration.gameday.plan import DriftExperiment, load_gameday
 
 EXAMPLE = (
     Path(__file__).resolve().parents[2] / "mlchaos_orchestration" / "examples" / "gameday.yaml"
@@ -15,10 +15,18 @@ EXAMPLE = (
 
 def test_the_example_file_is_valid() -> None:
     plan = load_gameday(EXAMPLE)
-    names = [e.name for e in plan.experiments]
+    serving = [e for e in plan.experiments if not isinstance(e, DriftExperiment)]
+    drift = [e for e in plan.experiments if isinstance(e, DriftExperiment)]
+    names = [e.name for e in serving]
     assert names == ["redis-latency-mitigated", "redis-latency-unmitigated", "compound"]
     assert plan.gameday.stop_conditions and plan.gameday.stop_conditions.consecutive == 3
-    assert [e.mitigation for e in plan.experiments] == [True, False, True]
+    assert [e.mitigation for e in serving] == [True, False, True]
+    assert [(e.alerts, e.expect) for e in drift] == [
+        (True, "caught"),
+        (False, "unalerted"),
+        (True, "caught"),
+    ]
+    assert [e.fault().name for e in drift] == ["traffic_drift", "traffic_drift", "feedback_skew"]
 
 
 def test_every_problem_is_listed_one_per_line(tmp_path: Path) -> None:

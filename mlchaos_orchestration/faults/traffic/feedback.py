@@ -22,7 +22,8 @@ class FeedbackSkew(VectorDataFault):
     """Drop one user group's rows from the feedback labels (the group never reports back).
 
     ``column`` names the group column (e.g. ``country``), ``groups`` the value(s) excluded;
-    ``fraction`` is the share of the group's rows dropped (default all of them).
+    ``fraction`` is the share of the group's rows dropped (default all of them); with ``start``
+    only rows whose ``time_column`` is at or after it are dropped (the skew begins then).
     """
 
     name: ClassVar[str] = "feedback_skew"
@@ -30,6 +31,8 @@ class FeedbackSkew(VectorDataFault):
     column: str = Field(min_length=1, description="user group column")
     groups: list[Scalar] = Field(min_length=1, description="group value(s) excluded")
     fraction: float = Field(1.0, ge=0.0, le=1.0, description="share of the group's rows dropped")
+    start: str | None = Field(None, description="ISO time the skew starts (default: all rows)")
+    time_column: str = Field("event_ts", min_length=1, description="feedback time column")
 
     @field_validator("groups", mode="before")
     @classmethod
@@ -39,7 +42,12 @@ class FeedbackSkew(VectorDataFault):
     def _apply(self, frame: pd.DataFrame, rng: np.random.Generator) -> DataFaultResult:
         import numpy as np
 
+        from mlchaos_orchestration.faults.traffic.shifts import from_start
+
         in_group = frame[self.column].isin(self.groups).to_numpy(dtype=bool, na_value=False)
+        if self.start and self.time_column not in frame.columns:
+            raise fail(self, f"column(s) not in data: {self.time_column}")
+        in_group = in_group & from_start(frame, self.start, self.time_column)
         members = np.flatnonzero(in_group)
         if not len(members):
             raise fail(self, f"no row of {self.column} in {self.groups}")

@@ -34,6 +34,17 @@ def segment_mask(frame: pd.DataFrame, segment: dict[str, Scalar] | None) -> np.n
     return mask
 
 
+def from_start(frame: pd.DataFrame, start: str | None, time_column: str) -> np.ndarray:
+    """Rows whose ``time_column`` is at or after ``start`` (all rows without a start)."""
+    import numpy as np
+    import pandas as pd
+
+    if not start:
+        return np.ones(len(frame), dtype=bool)
+    times = pd.to_datetime(frame[time_column])
+    return (times >= pd.Timestamp(start)).to_numpy(dtype=bool, na_value=False)
+
+
 @register
 class TrafficDrift(ColumnsFault):
     """Shift numeric request features by k standard deviations in a segment or a fraction of
@@ -60,7 +71,6 @@ class TrafficDrift(ColumnsFault):
 
     def _apply(self, frame: pd.DataFrame, rng: np.random.Generator) -> DataFaultResult:
         import numpy as np
-        import pandas as pd
 
         require(self, frame, is_numeric, "numeric")
         needed = [*(self.segment or {}), *([self.time_column] if self.start else [])]
@@ -68,9 +78,7 @@ class TrafficDrift(ColumnsFault):
         if missing:
             raise fail(self, f"column(s) not in data: {', '.join(missing)}")
         eligible = segment_mask(frame, self.segment)
-        if self.start:
-            times = pd.to_datetime(frame[self.time_column])
-            eligible &= (times >= pd.Timestamp(self.start)).to_numpy(dtype=bool, na_value=False)
+        eligible &= from_start(frame, self.start, self.time_column)
         candidates = np.flatnonzero(eligible)
         rows = candidates[self.sample_rows(len(candidates), rng)]
         new: dict[str, Any] = {}
