@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -53,11 +53,7 @@ class CircuitBreaker:
     def call(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` through the breaker; raise :class:`BreakerOpen` without calling it when
         the circuit is open (or a half-open trial is already running)."""
-        with self._lock:
-            state = self._state()
-            if state == OPEN or (state == HALF_OPEN and self._trial):
-                raise BreakerOpen(f"circuit open ({self._failures} consecutive failures)")
-            self._trial = state == HALF_OPEN
+        self._enter()
         try:
             result = fn()
         except Exception:
@@ -65,6 +61,24 @@ class CircuitBreaker:
             raise
         self._record(ok=True)
         return result
+
+    async def acall(self, fn: Callable[[], Awaitable[T]]) -> T:
+        """:meth:`call` for a coroutine function (same states, same counts)."""
+        self._enter()
+        try:
+            result = await fn()
+        except Exception:
+            self._record(ok=False)
+            raise
+        self._record(ok=True)
+        return result
+
+    def _enter(self) -> None:
+        with self._lock:
+            state = self._state()
+            if state == OPEN or (state == HALF_OPEN and self._trial):
+                raise BreakerOpen(f"circuit open ({self._failures} consecutive failures)")
+            self._trial = state == HALF_OPEN
 
     def _record(self, *, ok: bool) -> None:
         with self._lock:

@@ -25,13 +25,15 @@ class FeatureStore:
     takes at most ``timeout_s``, and the caller's policy (breaker, fallback) decides.
     """
 
-    def __init__(self, url: str, timeout_s: float = 0.05) -> None:
+    def __init__(self, url: str, timeout_s: float = 0.05, pool_size: int = 16) -> None:
         import redis
         from redis.backoff import NoBackoff
         from redis.retry import Retry
 
         self.url = url
         self.timeout_s = timeout_s
+        self.pool_size = pool_size
+        self._async: Any = None
         self._client = redis.Redis.from_url(
             url,
             socket_timeout=timeout_s,
@@ -60,6 +62,44 @@ class FeatureStore:
         if not raw:
             return None
         return {k.decode(): json.loads(v) for k, v in raw.items()}
+
+    async def aread(self, user_id: int | str) -> dict[str, Any] | None:
+        """:meth:`read` for an event loop, through at most ``pool_size`` connections: a request
+        waits for a free connection within the same ``timeout_s`` (as a service's pool does),
+        so a slow store exhausts the pool instead of opening connections without bound."""
+        if self._async is None:
+            self._async = self._async_client()
+        raw = await self._async.hgetall(_key(user_id))
+        if not raw:
+            return None
+        return {k.decode(): json.loads(v) for k, v in raw.items()}
+
+    async def warm_up(self) -> None:
+        """Open every pooled connection now (best effort: a store that is down stays lazy)."""
+        import asyncio
+
+        if self._async is None:
+            self._async = self._async_client()
+        try:
+            await asyncio.gather(*(self._async.ping() for _ in range(self.pool_size)))
+        except Exception:  # noqa: BLE001 - the first requests connect (and fall back) instead
+            return
+
+    def _async_client(self) -> Any:
+        import redis.asyncio as aioredis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        pool = aioredis.BlockingConnectionPool.from_url(
+            self.url,
+            max_connections=self.pool_size,
+            timeout=self.timeout_s,
+            socket_timeout=self.timeout_s,
+            socket_connect_timeout=self.timeout_s,
+            retry=Retry(NoBackoff(), 0),
+            health_check_interval=0,
+        )
+        return aioredis.Redis(connection_pool=pool)
 
     def user_ids(self, limit: int = 10_000) -> list[int]:
         """Up to ``limit`` user ids present in the store (for load generation)."""

@@ -75,6 +75,7 @@ class Step:
     p99_ms: float | None
     error_ratio: float
     ok: bool
+    fallback_ratio: float = 0.0
 
 
 def summarize(samples: list[dict[str, Any]], skip_s: int = 1) -> tuple[float, float | None, float]:
@@ -88,6 +89,20 @@ def summarize(samples: list[dict[str, Any]], skip_s: int = 1) -> tuple[float, fl
     return rps, (max(p99s) if p99s else None), (failed / total if total else 0.0)
 
 
+def _fallback_counts(host: str) -> tuple[float, float]:
+    """(fallbacks, requests) counted by the API so far, from its ``/metrics``."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from mlchaos_orchestration.gameday.stack import http_get
+
+    totals = {"mlchaos_fallbacks_total": 0.0, "mlchaos_requests_total": 0.0}
+    for family in text_string_to_metric_families(http_get(host + "/metrics").decode()):
+        for sample in family.samples:
+            if sample.name in totals:
+                totals[sample.name] += sample.value
+    return totals["mlchaos_fallbacks_total"], totals["mlchaos_requests_total"]
+
+
 def measure_peak(
     host: str,
     user_ids: list[int],
@@ -97,18 +112,25 @@ def measure_peak(
     step_s: float = 4.0,
 ) -> tuple[float, list[Step]]:
     """Try ``rates`` in increasing order; the peak is the highest rate whose requests were all
-    served (achieved ≥ 90% of asked), with p99 under ``slo_ms`` and no errors. Stops at the
-    first rate that fails."""
+    served (achieved ≥ 90% of asked) at full quality, with p99 under ``slo_ms``, no errors and
+    no fallbacks (under 1%: a rate held only by shedding load is not one the API serves). Stops
+    at the first rate that fails."""
     steps: list[Step] = []
     peak = 0.0
     warm = LoadProcess(host, min(rates), 2.0, user_ids, workdir).start()  # first-call costs
     warm.wait(timeout=40)
     for rate in sorted(rates):
+        before = _fallback_counts(host)
         load = LoadProcess(host, rate, step_s, user_ids, workdir).start()
         load.wait(timeout=step_s + 30)
         rps, p99, errors = summarize(load.samples())
-        ok = p99 is not None and p99 < slo_ms and errors == 0 and rps >= 0.9 * rate
-        steps.append(Step(rate, round(rps, 1), p99, round(errors, 4), ok))
+        after = _fallback_counts(host)
+        served = after[1] - before[1]
+        fallbacks = (after[0] - before[0]) / served if served > 0 else 0.0
+        ok = (
+            p99 is not None and p99 < slo_ms and errors == 0 and rps >= 0.9 * rate
+        ) and fallbacks < 0.01
+        steps.append(Step(rate, round(rps, 1), p99, round(errors, 4), ok, round(fallbacks, 4)))
         if not ok:
             break
         peak = rate

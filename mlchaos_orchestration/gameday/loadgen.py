@@ -56,6 +56,12 @@ def main(argv: list[str] | None = None) -> int:
         network_timeout = 5.0
         connection_timeout = 5.0
 
+        def on_start(self) -> None:
+            # Locust starts every user in the same instant; without a random phase they would
+            # fire in synchronized bursts of n_users requests every period instead of a
+            # steady stream (a 75-request burst every 0.5 s tripled p99 at 150 req/s).
+            gevent.sleep(rng.uniform(0.0, n_users / args.rate))
+
         @task
         def predict(self) -> None:
             body = {"user_id": rng.choice(ids), "amount": round(rng.uniform(1, 500), 2)}

@@ -6,6 +6,11 @@ feature reads have a short timeout and go through a circuit breaker; when they f
 serves the user's last good features (or the store's defaults) and counts a fallback. With it off,
 a read waits up to ``slow_timeout_s`` and a failed read is an error (503).
 
+Requests are served on the event loop (one uvicorn worker): feature reads are asynchronous and
+share a bounded connection pool, as a production service's would, so a slow store exhausts the
+pool rather than a thread pool. With the mitigation on, admission control also sheds load to the
+fallback path when the API falls behind (:mod:`.admission`).
+
 Serving faults are set live through ``PUT /mlchaos/serving-faults`` (latency, errors, dropped or
 nulled features) and removed by ``DELETE``; the API listens on loopback only.
 Prometheus metrics at ``/metrics``. Configured from ``MLCHAOS_SERVING_*`` variables when started
@@ -14,19 +19,22 @@ by uvicorn (``--factory mlchaos_orchestration.gameday.serving:app_from_env``).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import math
 import os
 import random
-import threading
 import time
 from collections import OrderedDict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from mlchaos_orchestration.gameday.admission import AdmissionControl
 from mlchaos_orchestration.gameday.breaker import STATE_CODES, BreakerOpen, CircuitBreaker
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.5, 5.0)
@@ -45,6 +53,7 @@ class ServingConfig:
     slow_timeout_s: float = 1.0
     breaker_failures: int = 5
     breaker_reset_s: float = 1.0
+    shed_after_ms: float = 75.0  # mitigation only: shed new requests while one waits longer
 
     @classmethod
     def from_env(cls) -> ServingConfig:
@@ -55,6 +64,7 @@ class ServingConfig:
             defaults_path=env.get("MLCHAOS_SERVING_DEFAULTS") or None,
             mitigation=env.get("MLCHAOS_SERVING_MITIGATION", "on") != "off",
             read_timeout_s=float(env.get("MLCHAOS_SERVING_READ_TIMEOUT_S", "0.05")),
+            shed_after_ms=float(env.get("MLCHAOS_SERVING_SHED_AFTER_MS", "75")),
         )
 
     def env(self) -> dict[str, str]:
@@ -64,6 +74,7 @@ class ServingConfig:
             "MLCHAOS_SERVING_MODEL": self.model_path,
             "MLCHAOS_SERVING_MITIGATION": "on" if self.mitigation else "off",
             "MLCHAOS_SERVING_READ_TIMEOUT_S": str(self.read_timeout_s),
+            "MLCHAOS_SERVING_SHED_AFTER_MS": str(self.shed_after_ms),
         }
         if self.defaults_path:
             out["MLCHAOS_SERVING_DEFAULTS"] = self.defaults_path
@@ -132,37 +143,51 @@ class Predictor:
         self.breaker = CircuitBreaker(config.breaker_failures, config.breaker_reset_s)
         self.faults = ServingFaults()
         self.metrics = _Metrics()
-        self._cache: OrderedDict[int, dict[str, Any]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._cache: OrderedDict[int, dict[str, Any]] = OrderedDict()  # event loop only
         self._rng = random.Random(0)
 
     # ----------------------------------------------------------------------- request path
-    def predict(self, user_id: int, amount: float, hour: int) -> dict[str, Any]:
+    async def predict(self, user_id: int, amount: float, hour: int) -> dict[str, Any]:
         """Score one request; raise :class:`PredictionError` (with an HTTP status) on failure."""
         self.metrics.requests.inc()
         try:
-            self._injected_latency()
-            features, fallback = self._features(user_id)
-            row = {**features, "amount_log": math.log1p(max(amount, 0.0))}
-            row["is_night"] = int(hour < 6 or hour >= 22)
-            fallback = self._apply_feature_faults(row) or fallback
-            score = self._score(row)
+            await self._injected_latency()
+            features, fallback = await self._features(user_id)
+            answer = self._answer(user_id, features, amount, hour, fallback)
             if self.faults.error_rate and self._draw() < self.faults.error_rate:
                 raise PredictionError(500, "injected")
-            return {"user_id": user_id, "score": score, "fallback": fallback}
+            return answer
         except PredictionError as exc:
             self.metrics.errors.labels(exc.reason).inc()
             raise
         finally:
             self.metrics.breaker.set(STATE_CODES[self.breaker.state])
 
-    def _features(self, user_id: int) -> tuple[dict[str, Any], str | None]:
+    def shed(self, user_id: int, amount: float, hour: int) -> dict[str, Any]:
+        """Answer without reading the store (load shedding): cached features or defaults."""
+        self.metrics.requests.inc()
+        try:
+            features = self._fallback(user_id, "overload")
+            return self._answer(user_id, features, amount, hour, "overload")
+        except PredictionError as exc:
+            self.metrics.errors.labels(exc.reason).inc()
+            raise
+
+    def _answer(
+        self, user_id: int, features: dict[str, Any], amount: float, hour: int, fallback: str | None
+    ) -> dict[str, Any]:
+        row = {**features, "amount_log": math.log1p(max(amount, 0.0))}
+        row["is_night"] = int(hour < 6 or hour >= 22)
+        fallback = self._apply_feature_faults(row) or fallback
+        return {"user_id": user_id, "score": self._score(row), "fallback": fallback}
+
+    async def _features(self, user_id: int) -> tuple[dict[str, Any], str | None]:
         t0 = time.perf_counter()
         try:
             if self.config.mitigation:
-                found = self.breaker.call(lambda: self.store.read(user_id))
+                found = await self.breaker.acall(lambda: self._read(user_id))
             else:
-                found = self.store.read(user_id)
+                found = await self._read(user_id)
         except BreakerOpen:
             return self._fallback(user_id, "breaker_open"), "breaker_open"
         except Exception as exc:  # noqa: BLE001 - any store failure (timeout, reset, protocol)
@@ -173,17 +198,20 @@ class Predictor:
             self.metrics.read_latency.observe(time.perf_counter() - t0)
         if found is None:
             return self._fallback(user_id, "unknown_user"), "unknown_user"
-        with self._lock:
-            self._cache[user_id] = found
-            self._cache.move_to_end(user_id)
-            if len(self._cache) > CACHE_USERS:
-                self._cache.popitem(last=False)
+        self._cache[user_id] = found
+        self._cache.move_to_end(user_id)
+        if len(self._cache) > CACHE_USERS:
+            self._cache.popitem(last=False)
         return found, None
+
+    async def _read(self, user_id: int) -> dict[str, Any] | None:
+        """One store read bounded by the timeout as a whole (pool wait + round trip)."""
+        timeout = self.store.timeout_s
+        return await asyncio.wait_for(self.store.aread(user_id), timeout)
 
     def _fallback(self, user_id: int, reason: str) -> dict[str, Any]:
         self.metrics.fallbacks.labels(reason).inc()
-        with self._lock:
-            cached = self._cache.get(user_id)
+        cached = self._cache.get(user_id)
         return dict(cached) if cached is not None else dict(self.defaults)
 
     def _apply_feature_faults(self, row: dict[str, Any]) -> str | None:
@@ -219,14 +247,13 @@ class Predictor:
         except Exception as exc:  # noqa: BLE001 - a model that cannot score this row
             raise PredictionError(500, "model") from exc
 
-    def _injected_latency(self) -> None:
+    async def _injected_latency(self) -> None:
         f = self.faults
         if f.latency_ms and self._draw() < f.rate:
-            time.sleep((f.latency_ms + self._draw() * f.jitter_ms) / 1000.0)
+            await asyncio.sleep((f.latency_ms + self._draw() * f.jitter_ms) / 1000.0)
 
     def _draw(self) -> float:
-        with self._lock:
-            return self._rng.random()
+        return self._rng.random()
 
 
 class LinearScorer:
@@ -321,24 +348,21 @@ def create_app(config: ServingConfig) -> Any:
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
     predictor = Predictor(config)
-    app = FastAPI(title="mlchaos example prediction API")
-    app.state.predictor = predictor
 
-    @app.middleware("http")
-    async def time_predictions(request: Any, call_next: Any) -> Any:
-        """Latency as the client sees it inside this process: queueing for a worker thread
-        included, not only the handler's own time."""
-        start = time.perf_counter()
-        try:
-            return await call_next(request)
-        finally:
-            if request.url.path == "/predict":
-                predictor.metrics.latency.observe(time.perf_counter() - start)
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        await predictor.store.warm_up()  # connecting under load is slow: open the pool first
+        yield
+
+    app = FastAPI(title="mlchaos example prediction API", lifespan=lifespan)
+    app.state.predictor = predictor
+    shed_after = config.shed_after_ms / 1000.0 if config.mitigation else None
+    app.add_middleware(AdmissionControl, predictor=predictor, shed_after_s=shed_after)
 
     @app.post("/predict")
-    def predict(req: PredictRequest) -> dict[str, Any]:
+    async def predict(req: PredictRequest) -> dict[str, Any]:
         try:
-            return predictor.predict(req.user_id, req.amount, req.hour)
+            return await predictor.predict(req.user_id, req.amount, req.hour)
         except PredictionError as exc:
             raise HTTPException(exc.status, exc.reason) from None
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -111,7 +113,7 @@ def test_predictor_counts_requests_and_errors_without_a_server(serving: Any) -> 
     predictor = Predictor(serving.config(True))
     predictor.faults.error_rate = 1.0
     with pytest.raises(Exception, match="500 injected"):
-        predictor.predict(serving.assets.user_ids[0], 10.0, 12)
+        asyncio.run(predictor.predict(serving.assets.user_ids[0], 10.0, 12))
     assert predictor.metrics.requests._value.get() == 1
 
 
@@ -129,3 +131,38 @@ def test_a_feature_read_takes_at_most_its_timeout(serving: Any) -> None:
     serving.proxy.clear()
     store.close()
     assert 0.09 <= took < 0.3, took
+
+
+def _burst(api: Any, users: list[int], gap_s: float) -> list[tuple[float, dict[str, Any]]]:
+    """One request per user, ``gap_s`` apart, in parallel; (seconds taken, answer) each."""
+
+    def one(i_user: tuple[int, int]) -> tuple[float, dict[str, Any]]:
+        time.sleep(i_user[0] * gap_s)
+        start = time.monotonic()
+        status, body = predict(api, i_user[1])
+        assert status == 200
+        return time.monotonic() - start, body
+
+    with ThreadPoolExecutor(len(users)) as pool:
+        return list(pool.map(one, enumerate(users)))
+
+
+def test_an_api_that_falls_behind_sheds_load_to_fallbacks(serving: Any, api: Any) -> None:
+    """Admission control: while the oldest prediction in flight has waited longer than 75 ms,
+    new requests are answered at once from the fallback path (reason ``overload``)."""
+    call(api.url + "/mlchaos/serving-faults", "PUT", {"latency_ms": 700})  # every answer slow
+    answers = _burst(api, serving.assets.user_ids[20:25], gap_s=0.12)  # all within 0.5 s
+    first, rest = answers[0], answers[1:]
+    assert first[1]["fallback"] is None and first[0] >= 0.7  # admitted: paid the latency
+    assert {b["fallback"] for _, b in rest} == {"overload"}  # behind a 100+ ms wait: shed
+    assert max(took for took, _ in rest) < 0.2
+    metrics = http_get(api.url + "/metrics").decode()
+    assert 'mlchaos_fallbacks_total{reason="overload"} 4.0' in metrics
+    assert "mlchaos_requests_total 5.0" in metrics
+
+
+@pytest.mark.parametrize("api", [False], indirect=True)
+def test_without_the_mitigation_nothing_is_shed(serving: Any, api: Any) -> None:
+    call(api.url + "/mlchaos/serving-faults", "PUT", {"latency_ms": 300})
+    answers = _burst(api, serving.assets.user_ids[30:34], gap_s=0.1)
+    assert all(b["fallback"] is None and took >= 0.3 for took, b in answers)
