@@ -32,7 +32,7 @@ install-check: venv
 # in-process runs; everything on loopback, torn down at the end (redis-server from --with-serving)
 distributed:
 	@scripts/bootstrap.sh --with-serving
-	timeout 1200 $(PY) -m mlchaos_orchestration.testing.distributed $(DISTRIBUTED_ARGS)
+	timeout 2400 $(PY) -m mlchaos_orchestration.testing.distributed $(DISTRIBUTED_ARGS)
 
 # the serving-side game day on the example: private Redis + Prometheus (Debian, installed here),
 # the prediction API under uvicorn, Locust load; writes reports/gameday/<time>/postmortem.html

@@ -57,8 +57,9 @@ def _print_scorecard(result: Any) -> None:
     journal = result.journal
     for target in (journal.get("meta") or {}).get("targets") or []:
         typer.echo(f"target {target['label']}: {target['describe']}")
+    width = max([22, *(len(r["experiment"]) for r in journal["runs"])])
     typer.echo(
-        f"{'orchestrator':<9} {'experiment':<22} {'verdict':<12} {'expected':<10} "
+        f"{'orchestrator':<9} {'experiment':<{width}} {'verdict':<12} {'expected':<10} "
         f"{'detect s':>8} {'alert s':>8}"
     )
     for r in journal["runs"]:
@@ -66,7 +67,7 @@ def _print_scorecard(result: Any) -> None:
         det = "-" if r["detection_latency_s"] is None else f"{r['detection_latency_s']:.2f}"
         alr = "-" if r["alert_latency_s"] is None else f"{r['alert_latency_s']:.2f}"
         typer.echo(
-            f"{r['orchestrator']:<9} {r['experiment']:<22} {r['verdict']:<12} "
+            f"{r['orchestrator']:<9} {r['experiment']:<{width}} {r['verdict']:<12} "
             f"{r['expect'] or '-':<10} {det:>8} {alr:>8}{mark}"
         )
     mut = journal["mutation"]

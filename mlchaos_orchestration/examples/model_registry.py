@@ -12,6 +12,7 @@ The example pipeline's ``register_model`` and ``serve_batch`` steps are :func:`r
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import time
@@ -125,6 +126,8 @@ def _save(model: Any, sample: pd.DataFrame, path: Path) -> None:
 
         wrapped = FraudModel(model)
         output = wrapped.predict(None, sample)
+        # MLflow warns on every save that a Python object is pickled: known and intended here
+        logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)
         mlflow.pyfunc.save_model(
             str(path),
             python_model=wrapped,

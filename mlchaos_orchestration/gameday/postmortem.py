@@ -127,8 +127,11 @@ def _plot(o: Outcome, slo_ms: float) -> str:
     panel each, fault windows shaded."""
     from mlchaos_orchestration.reporting import plots
 
+    # the method began with its first action (the fault windows are relative to it), which is
+    # before the first sample judged as "method" (that one waits for a fault to be active)
+    starts = [e["t"] for e in o.timeline if e.get("what") == "action_started"]
     method = [s for s in o.samples if s["phase"] == "method"]
-    t0 = method[0]["t"] if method else (o.samples[0]["t"] if o.samples else 0.0)
+    t0 = min(starts) if starts else (method or o.samples or [{"t": 0.0}])[0]["t"]
 
     def series(probe: str, scale: float = 1.0) -> tuple[list[float], list[float]]:
         pts = [(s["t"] - t0, s["value"]) for s in o.samples if s["probe"] == probe]
@@ -176,7 +179,8 @@ def render_html(result: GameDayResult) -> str:
         "</style></head><body>",
         "<h1>Game day post-mortem (blameless)</h1>",
         f"<p>Measured peak of the prediction API on this machine: <b>{result.peak_rps:g} req/s</b> "
-        f"(highest rate with p99 under {slo:g} ms and no errors). Probes read from "
+        f"(highest rate served with p99 under {slo:g} ms, no errors and no fallbacks). "
+        "Probes read from "
         f"<b>{escape(result.source)}</b>. Started {escape(_clock(result.started_at))} UTC, "
         f"{result.duration_s:g} s in all.</p>",
         "<h2>Summary</h2><table><tr><th>experiment</th><th>mitigation</th><th>verdict</th>"

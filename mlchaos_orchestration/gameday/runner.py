@@ -373,7 +373,10 @@ def run_gameday(
                     f"the API held none of the rates tried ({settings.peak.rates[:3]}...) with "
                     f"p99 under {settings.slo_ms:g} ms: is the machine overloaded?"
                 )
-            say(f"peak: {peak_rps:g} req/s (p99 under {settings.slo_ms:g} ms, no errors)")
+            say(
+                f"peak: {peak_rps:g} req/s (p99 under {settings.slo_ms:g} ms, no errors, "
+                "no fallbacks)"
+            )
         source: Any = PrometheusSource(prom.url) if prom else MetricsSource(api.url + "/metrics")
         outcomes = []
         drifts = []

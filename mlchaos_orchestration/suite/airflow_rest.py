@@ -29,6 +29,8 @@ PASSWORD_ENV = "MLCHAOS_AIRFLOW_PASSWORD"
 #: how long one triggered run may take before the experiment counts as without verdict
 RUN_TIMEOUT_S = float(os.environ.get("MLCHAOS_AIRFLOW_RUN_TIMEOUT_S") or 3600)
 TERMINAL = ("success", "failed")
+#: how long to wait after a run ends for its faults to be restored before the next one starts
+RELEASE_TIMEOUT_S = 120.0
 
 
 @dataclass
@@ -183,7 +185,8 @@ def rest_runner(target: Any, experiments_file: str, ds: str) -> Any:
         when = logical_date(ds, f"{suite_id}/{exp.name}") + "+00:00"
         client.trigger(target.ref, key, conf, when, note=f"mlchaos suite {suite_id}: {exp.name}")
         state = client.wait(target.ref, key)
-        run = ledger.get_run(run_id_for(key, exp.name))
+        run_id = run_id_for(key, exp.name)
+        run = ledger.get_run(run_id)
         if not run or not run.get("verdict_detail"):
             raise MlchaosError(
                 f"{target.ref} run {key} ended {state} without a verdict in the ledger "
@@ -191,9 +194,20 @@ def rest_runner(target: Any, experiments_file: str, ds: str) -> Any:
                 "MLCHAOS_LEDGER_URL, and "
                 f"can it read {file}?"
             )
+        _wait_released(ledger, run_id)
         return dict(run["verdict_detail"])
 
     return one
+
+
+def _wait_released(ledger: Any, run_id: str, timeout_s: float = RELEASE_TIMEOUT_S) -> None:
+    """Wait until the run's faults are restored (its leases released): the DagRun turns
+    terminal before the deployment's finishing code restores, and the next experiment must not
+    start on the previous one's faulted data. After ``timeout_s`` the next run's own guards
+    decide (a lease conflict is reported there)."""
+    deadline = time.monotonic() + timeout_s
+    while ledger.live_leases(run_id) and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 def _safe_url(url: str) -> str:
