@@ -93,3 +93,28 @@ def webhook() -> Iterator[WebhookReceiver]:
     """A real HTTP endpoint recording POSTed JSON (a Slack-style alert sink)."""
     with WebhookReceiver() as receiver:
         yield receiver
+
+
+@pytest.fixture
+def example_env(
+    mlchaos_home: Path, webhook: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+) -> Any:
+    """Prepare the example's data under MLCHAOS_HOME and export its variables and the alert
+    webhook: ``cfg = example_env(days=3, rows_per_day=500, online_store_url=...)``."""
+    from mlchaos_orchestration.examples.locations import ExampleConfig, prepare
+
+    def make(*, days: int | None = None, rows_per_day: int | None = None, **fields: Any) -> Any:
+        cfg = ExampleConfig(
+            raw_root=str(mlchaos_home / "raw"),
+            features_url=f"sqlite:///{mlchaos_home / 'features.db'}",
+            model_dir=str(mlchaos_home / "models"),
+            **fields,
+        )
+        sizes = {"days": days, "rows_per_day": rows_per_day}
+        prepare(cfg, **{k: v for k, v in sizes.items() if v is not None})
+        for key, value in cfg.export().items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("MLCHAOS_ALERT_WEBHOOK_URL", webhook.url)
+        return cfg
+
+    return make

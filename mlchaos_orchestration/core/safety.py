@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
+from typing import NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -199,12 +200,16 @@ def check_targets(targets: Iterable[Target], allowlist: list[str]) -> None:
     """Raise SafetyError unless every target lies inside an allowlisted location."""
     for target in targets:
         if not any(_allowed(target, entry) for entry in allowlist):
-            if not allowlist:
-                raise SafetyError(
-                    f"target {target.describe()} refused: no allowed targets are configured "
-                    "(set safety.allowed_targets or MLCHAOS_ALLOWED_TARGETS)"
-                )
-            raise SafetyError(f"target {target.describe()} is not in the allowlist")
+            _refuse(target.describe(), allowlist)
+
+
+def _refuse(described: str, allowlist: Sequence[str]) -> NoReturn:
+    if not allowlist:
+        raise SafetyError(
+            f"target {described} refused: no allowed targets are configured "
+            "(set safety.allowed_targets or MLCHAOS_ALLOWED_TARGETS)"
+        )
+    raise SafetyError(f"target {described} is not in the allowlist")
 
 
 XCOM = "xcom://"
@@ -215,12 +220,7 @@ def check_xcom_target(target: str, allowlist: Sequence[str]) -> None:
     ``xcom://<task_id>`` allows every key of that task, ``xcom://<task_id>/<key>`` one key,
     ``xcom://*`` every XCom (an XCom fault changes what a task pulls, never what is stored)."""
     if not any(_xcom_allows(entry, target) for entry in allowlist):
-        if not allowlist:
-            raise SafetyError(
-                f"target {target} refused: no allowed targets are configured "
-                "(set safety.allowed_targets or MLCHAOS_ALLOWED_TARGETS)"
-            )
-        raise SafetyError(f"target {target} is not in the allowlist")
+        _refuse(target, allowlist)
 
 
 def _xcom_allows(entry: str, target: str) -> bool:

@@ -11,7 +11,6 @@ import pytest
 from mlchaos_orchestration.core.experiment import load_experiments
 from mlchaos_orchestration.core.ledger import Ledger
 from mlchaos_orchestration.core.runner import run_experiment
-from mlchaos_orchestration.examples.locations import ExampleConfig, prepare
 from mlchaos_orchestration.examples.plain import build_pipeline
 from mlchaos_orchestration.examples.steps import read_features
 from mlchaos_orchestration.gameday.featurestore import ONLINE_FEATURES, FeatureStore
@@ -27,19 +26,10 @@ def test_without_an_online_store_the_step_says_why_it_wrote_nothing() -> None:
 
 
 def test_the_gate_decides_what_reaches_the_online_store(
-    mlchaos_home: Path, webhook: Any, monkeypatch: pytest.MonkeyPatch
+    mlchaos_home: Path, example_env: Any
 ) -> None:
     with RedisServer(mlchaos_home / "redis") as redis:
-        cfg = ExampleConfig(
-            raw_root=str(mlchaos_home / "raw"),
-            features_url=f"sqlite:///{mlchaos_home / 'features.db'}",
-            model_dir=str(mlchaos_home / "models"),
-            online_store_url=redis.url,
-        )
-        prepare(cfg, days=3, rows_per_day=500)
-        for key, value in cfg.export().items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.setenv("MLCHAOS_ALERT_WEBHOOK_URL", webhook.url)
+        cfg = example_env(days=3, rows_per_day=500, online_store_url=redis.url)
         spec, ledger, store = load_experiments(EXPERIMENTS), Ledger(), FeatureStore(redis.url, 5.0)
 
         halted = run_experiment(build_pipeline(cfg), spec.get("nulls-amount"), ledger=ledger)

@@ -4,6 +4,7 @@ report's suggestion: label faults that survive a schema+statistics gate are kill
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -13,7 +14,6 @@ from mlchaos_orchestration.core.ledger import Ledger
 from mlchaos_orchestration.core.runner import run_experiment
 from mlchaos_orchestration.errors import SpecError
 from mlchaos_orchestration.examples import GATE_SUITE_PATH
-from mlchaos_orchestration.examples.locations import ExampleConfig, prepare
 from mlchaos_orchestration.examples.plain import build_pipeline
 from mlchaos_orchestration.examples.sample_data import generate_events, write_partitions
 from mlchaos_orchestration.examples.steps import build_features
@@ -90,17 +90,9 @@ def test_label_survivors_are_pointed_to_the_label_check() -> None:
 
 
 def test_example_gate_kills_label_faults_and_the_suggestion_closes_the_loop(
-    mlchaos_home: Path, webhook: object, monkeypatch: pytest.MonkeyPatch
+    example_env: Any,
 ) -> None:
-    cfg = ExampleConfig(
-        raw_root=str(mlchaos_home / "raw"),
-        features_url=f"sqlite:///{mlchaos_home / 'features.db'}",
-        model_dir=str(mlchaos_home / "models"),
-    )
-    prepare(cfg)
-    for key, value in cfg.export().items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("MLCHAOS_ALERT_WEBHOOK_URL", webhook.url)  # type: ignore[attr-defined]
+    cfg = example_env()
     spec, ledger = load_experiments(EXPERIMENTS), Ledger()
     names = ("control", "label-shuffle", "mislabel")
     assert {spec.get(n).expect for n in names[1:]} == {"caught"}

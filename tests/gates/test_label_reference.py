@@ -16,7 +16,6 @@ from mlchaos_orchestration.core.ledger import Ledger
 from mlchaos_orchestration.core.runner import run_experiment
 from mlchaos_orchestration.errors import SpecError
 from mlchaos_orchestration.examples import GATE_SUITE_PATH
-from mlchaos_orchestration.examples.locations import ExampleConfig, prepare
 from mlchaos_orchestration.examples.plain import build_pipeline
 from mlchaos_orchestration.examples.sample_data import generate_events, write_partitions
 from mlchaos_orchestration.examples.steps import build_features
@@ -71,17 +70,9 @@ def test_unusable_references_make_the_suite_unusable(
 
 
 def test_example_gate_with_a_missing_reference_crashes_and_is_not_credited(
-    mlchaos_home: Path, webhook: Any, monkeypatch: pytest.MonkeyPatch
+    example_env: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cfg = ExampleConfig(
-        raw_root=str(mlchaos_home / "raw"),
-        features_url=f"sqlite:///{mlchaos_home / 'features.db'}",
-        model_dir=str(mlchaos_home / "models"),
-    )
-    prepare(cfg)
-    for key, value in cfg.export().items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("MLCHAOS_ALERT_WEBHOOK_URL", webhook.url)
+    cfg = example_env()
     suite = gx.load_suite_specs(GATE_SUITE_PATH)
     label = suite.expectations[-1]
     assert label.type == LABEL_CHECK
