@@ -6,7 +6,7 @@ round trips for ``--seconds``, first as fast as they can (saturation), then pace
 day's load (``--rate`` round trips/s in all); direct and proxied rounds alternate so machine noise
 hits both alike.
 
-    python benchmarks/proxy.py [--clients 8] [--seconds 3] [--rounds 3] [--rate 300]
+    python benchmarks/proxy.py [--clients 8] [--seconds 3] [--rounds 3] [--rate 600]
 
 Last line, at the game day's load: ``proxy overhead: p50 <ms> ms, throughput <ratio>x direct``
 (p50 = added median latency per round trip; ratio = proxied round trips / direct ones in the same
@@ -78,8 +78,8 @@ def main() -> None:
     parser.add_argument(
         "--rate",
         type=float,
-        default=300.0,
-        help="the game day's load in round trips/s (150%% of the API's peak here is ~150-300)",
+        default=600.0,
+        help="the game day's load in round trips/s (150%% of the API's peak here is ~450-600)",
     )
     args = parser.parse_args()
     server = _Server(("127.0.0.1", 0), _Echo)

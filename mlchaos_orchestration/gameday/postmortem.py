@@ -153,9 +153,11 @@ def _plot(o: Outcome, slo_ms: float) -> str:
             shares, "errors and fallbacks", "seconds since the method began", "% of requests"
         )
         for ax in (latency, rate, shares):
-            for w in o.windows:
-                ax.axvspan(w["start"], w["end"], color="#ffd8b5", alpha=0.5, linewidth=0)
-        latency.axvspan(0, 0, color="#ffd8b5", alpha=0.5, label="fault window")
+            for n, w in enumerate(o.windows):
+                label = "fault window" if ax is latency and n == 0 else None
+                ax.axvspan(
+                    w["start"], w["end"], color="#ffd8b5", alpha=0.5, linewidth=0, label=label
+                )
         for ax in (latency, rate, shares):
             plots.legend_beside(ax)
         return plots.render(fig, f"gd-{o.name}", f"{o.name}: p99 latency, rate, errors, fallbacks")
@@ -179,7 +181,7 @@ def render_html(result: GameDayResult) -> str:
         "</style></head><body>",
         "<h1>Game day post-mortem (blameless)</h1>",
         f"<p>Measured peak of the prediction API on this machine: <b>{result.peak_rps:g} req/s</b> "
-        f"(highest rate served with p99 under {slo:g} ms, no errors and no fallbacks). "
+        f"(highest rate served with p99 under {slo:g} ms, no errors, under 1% fallbacks). "
         "Probes read from "
         f"<b>{escape(result.source)}</b>. Started {escape(_clock(result.started_at))} UTC, "
         f"{result.duration_s:g} s in all.</p>",

