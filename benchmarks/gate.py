@@ -39,21 +39,12 @@ def features(rows: int):  # noqa: ANN201 - a DataFrame
 def raw_gx(frame, suite_spec):  # noqa: ANN001, ANN201
     """A user's own GX 1.x validation of ``frame`` (context and suite built once)."""
     import great_expectations as gx
-    from great_expectations.data_context.types.base import (
-        DataContextConfig,
-        InMemoryStoreBackendDefaults,
-        ProgressBarsConfig,
-    )
 
     import mlchaos_orchestration.gates.gx_label  # noqa: F401 - registers the label expectation
+    from mlchaos_orchestration.gates.gx import quiet_context
 
     # the same context settings as ours (no progress bars, no analytics): the adapter is compared
-    config = DataContextConfig(
-        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
-        progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
-        analytics_enabled=False,
-    )
-    context = gx.get_context(mode="ephemeral", project_config=config)
+    context = quiet_context(gx)
     batch_def = (
         context.data_sources.add_pandas("raw")
         .add_dataframe_asset("frame")

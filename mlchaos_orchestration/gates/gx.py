@@ -374,22 +374,28 @@ def _import_gx() -> Any:
     return gx
 
 
+def quiet_context(gx: Any) -> Any:
+    """An ephemeral in-memory GX context without progress bars, docs sites or analytics (the
+    gate's own, also what ``benchmarks/gate.py`` gives raw GX so the two compare fairly)."""
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
+        analytics_enabled=False,
+    )
+    return gx.get_context(mode="ephemeral", project_config=config)
+
+
 def _batch_definition(gx: Any) -> Any:
     """The process-wide whole-dataframe batch definition (built once; caller holds ``_LOCK``)."""
     global _BATCH_DEFINITION
     if _BATCH_DEFINITION is None:
-        from great_expectations.data_context.types.base import (
-            DataContextConfig,
-            InMemoryStoreBackendDefaults,
-            ProgressBarsConfig,
-        )
-
-        config = DataContextConfig(
-            store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
-            progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
-            analytics_enabled=False,
-        )
-        context = gx.get_context(mode="ephemeral", project_config=config)
+        context = quiet_context(gx)
         asset = context.data_sources.add_pandas("mlchaos").add_dataframe_asset("frame")
         _BATCH_DEFINITION = asset.add_batch_definition_whole_dataframe("whole_frame")
     return _BATCH_DEFINITION
