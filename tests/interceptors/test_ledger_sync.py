@@ -96,3 +96,17 @@ def test_zero_calls_is_not_reached(mlchaos_home: Path, tmp_path: Path) -> None:
     verdict = control.finish(run_id, ledger=ledger)
     assert verdict["verdict"] == "not_reached"
     assert "intercepted 0 calls" in verdict["reason"]
+
+
+def test_refresh_after_close_installs_nothing(mlchaos_home: Path, tmp_path: Path) -> None:
+    """A watcher thread that was reading the ledger while ``close()`` ran must not put the
+    hook back afterwards (it would outlive its task and fail the next one's statements)."""
+    ledger = Ledger()
+    run_id, _ = _connector_run(ledger, tmp_path / "features.db", rate=1.0)
+    hooks = LedgerHooks(ledger, run_id=run_id)
+    hooks.refresh()
+    assert _statements(tmp_path / "features.db", 3) == 3
+    hooks.close()
+    hooks.refresh()  # the late refresh of a thread close() could not join in time
+    assert interceptors.active() == []
+    assert _statements(tmp_path / "features.db", 3) == 0

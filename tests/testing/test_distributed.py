@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlchaos_orchestration.testing.distributed.__main__ import _names, _table
+from mlchaos_orchestration.testing.distributed.__main__ import _differences, _names, _table
 from mlchaos_orchestration.testing.distributed.dagster_daemon import weekly_file
 from mlchaos_orchestration.testing.distributed.procs import ProcessGroup, stray_processes, sweep
 
@@ -77,6 +77,19 @@ def test_names_and_table() -> None:
     assert lines[0].split(" | ")[0].strip() == "experiment"
     assert lines[1].split(" | ") == ["control   ", "clean", "-     "]
     assert lines[2].split(" | ")[2].strip() == "caught"
+
+
+def test_differences_name_each_run_of_a_differing_experiment_with_its_reason() -> None:
+    cols = {
+        "in-process airflow": {"a": "caught", "b": "not_reached"},
+        "airflow-celery": {"a": "caught", "b": "caught"},
+        "weekly": {"a": "caught"},
+    }
+    reasons = {"in-process airflow": {"b": "not_reached: intercepted 0 calls"}}
+    assert _differences(["a", "b"], cols, reasons) == [
+        "differs: b [in-process airflow] not_reached: intercepted 0 calls",
+        "differs: b [airflow-celery] caught",
+    ]
 
 
 def test_probe_dag_carries_chaos_and_the_drill_experiments_load(

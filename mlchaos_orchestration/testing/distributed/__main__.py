@@ -26,6 +26,7 @@ from mlchaos_orchestration.testing.distributed.backends import Backends, example
 from mlchaos_orchestration.testing.distributed.procs import MARK, sweep
 from mlchaos_orchestration.testing.distributed.reference import (
     log_tail,
+    reasons_of_suite,
     start_reference,
     verdicts_of_suite,
 )
@@ -92,6 +93,23 @@ def _table(names: list[str], cols: dict[str, dict[str, str]]) -> str:
     return "\n".join(lines)
 
 
+def _differences(
+    names: list[str], cols: dict[str, dict[str, str]], reasons: dict[str, dict[str, str]]
+) -> list[str]:
+    """One line per run of an experiment whose verdicts differ between the columns, with the
+    verdict's reason where the ledger has it (what to look at first)."""
+    lines = []
+    for name in names:
+        seen = {c[name] for c in cols.values() if name in c}
+        if len(seen) <= 1:
+            continue
+        for col, verdicts in cols.items():
+            if name in verdicts:
+                why = reasons.get(col, {}).get(name) or verdicts[name]
+                lines.append(f"differs: {name} [{col}] {why}")
+    return lines
+
+
 def run(args: argparse.Namespace) -> int:
     from mlchaos_orchestration.suite.receiver import WebhookReceiver
 
@@ -110,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
     weekly_verdicts: dict[str, str] = {}
     inproc_af: dict[str, str] = {}
     inproc_dg: dict[str, str] = {}
+    reasons: dict[str, dict[str, str]] = {}
     interrupted = False
     alerts = failed = 0
     try:
@@ -168,6 +187,15 @@ def run(args: argparse.Namespace) -> int:
             dd.group.stop()
             inproc_af = verdicts_of_suite(backends.ledgers["airflow"], f"inprocess-airflow-{mark}")
             inproc_dg = verdicts_of_suite(backends.ledgers["dagster"], f"inprocess-dagster-{mark}")
+            reasons = {  # printed for the experiments whose verdicts differ
+                "in-process airflow": reasons_of_suite(
+                    backends.ledgers["airflow"], f"inprocess-airflow-{mark}"
+                ),
+                "airflow-celery": reasons_of_suite(backends.ledgers["airflow"], f"celery-{mark}"),
+                "in-process dagster": reasons_of_suite(
+                    backends.ledgers["dagster"], f"inprocess-dagster-{mark}"
+                ),
+            }
     except KeyboardInterrupt:  # SIGINT, or SIGTERM from `timeout`: tear down, report what ran
         interrupted = True
         _say("interrupted: tearing everything down; the table shows what finished", t0)
@@ -185,6 +213,8 @@ def run(args: argparse.Namespace) -> int:
         "dagster multiprocess (daemon)": dg_verdicts,
     }
     print(_table(names, cols))
+    for line in _differences(names, cols, reasons):
+        print(line)
     equal = (
         all(af_verdicts.get(n) == inproc_af.get(n) for n in names)
         and all(dg_verdicts.get(n) == inproc_dg.get(n) for n in names)

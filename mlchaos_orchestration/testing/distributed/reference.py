@@ -52,6 +52,16 @@ def verdicts_of_suite(ledger_url: str, suite_id: str) -> dict[str, str]:
     return {r["experiment"]: str(r.get("verdict") or "none") for r in reversed(runs)}
 
 
+def reasons_of_suite(ledger_url: str, suite_id: str) -> dict[str, str]:
+    """experiment -> the verdict's one-line reason, for the runs of ``suite_id``."""
+    ledger = Ledger(ledger_url)
+    out = {}
+    for r in reversed(ledger.list_runs(suite_id=suite_id, limit=1000)):
+        detail = (ledger.get_run(r["id"]) or {}).get("verdict_detail") or {}
+        out[r["experiment"]] = f"{detail.get('verdict') or 'none'}: {detail.get('reason') or '-'}"
+    return out
+
+
 def _base_env() -> dict[str, str]:
     import os
 
