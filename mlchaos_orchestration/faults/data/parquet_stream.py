@@ -158,7 +158,7 @@ class _Dataset:
                             writer.write_table(out, row_group_size=max(1, out.num_rows))
                             del out
                             # Arrow's allocator keeps freed buffers: hand them back after every
-                            # group (50M rows in 250k-row groups: 350-381 MB peak, 358-395 MB
+                            # group (50M rows in 250k-row groups: 326-385 MB peak, 358-395 MB
                             # every 2nd-4th group; the cost hides behind the lookahead)
                             pool.release_unused()
                     offset = groups.offset
