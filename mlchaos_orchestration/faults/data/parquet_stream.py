@@ -2,7 +2,8 @@
 
 A dataset is one or more Parquet files read as one table (files in the given order). A fault acts
 on that table as it would in memory, with one seeded sample of rows over the whole dataset, but
-only one row group is held at a time (``label_shuffle`` also holds its sampled labels):
+at most two row groups are held at a time - the one being written and the next, read and
+transformed meanwhile on a worker thread (``label_shuffle`` also holds its sampled labels):
 
 - the sample: exactly ``round(fraction * rows)`` rows (capped by ``max_rows``), uniformly random
   over the dataset, drawn row group by row group (see :class:`_Sampler`): it is a different
