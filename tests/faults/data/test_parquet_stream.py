@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -333,3 +334,24 @@ def test_row_group_sampler_is_exact_and_uniform() -> None:
         hits[rows] += 1
     expected = draws * k / sum(sizes)
     assert np.abs(hits - expected).max() < 5 * expected**0.5  # every row equally likely
+
+
+def test_transform_error_in_the_lookahead_reaches_the_caller_and_stops(tmp_path: Path) -> None:
+    """The next row group is transformed on a worker thread: its error is the caller's error,
+    raised at that group, and no later group is prepared."""
+    from mlchaos_orchestration.faults.data.parquet_stream import _Dataset
+
+    paths = _write_dataset(tmp_path / "in", _frame())
+    seen: list[int] = []
+
+    def transform(table: pa.Table, offset: int, index: int) -> tuple[pa.Table, int]:
+        seen.append(index)
+        if index == 2:
+            raise ValueError("bad group 2")
+        return table, 0
+
+    sinks = [str(tmp_path / f"out-{i}.parquet") for i in range(len(paths))]
+    with pytest.raises(ValueError, match="bad group 2"):
+        _Dataset([str(p) for p in paths], None).rewrite(transform, sinks, {}, None)
+    assert seen == [0, 1, 2]
+    assert not any(t.name.startswith("mlchaos-parquet") for t in threading.enumerate())
