@@ -267,9 +267,9 @@ class FaultProxy:
                         piece = piece[: max(0, limit - pipe.sent)]
                     await self._delay(piece, pipe, active, rng)
                     writer.write(piece)
-                    await writer.drain()
-                    pipe.sent += len(piece)
+                    pipe.sent += len(piece)  # counted as handed over, before the drain's wait
                     self.stats[f"{pipe.stream}_bytes"] += len(piece)
+                    await writer.drain()
                     if limit is not None and pipe.sent >= limit:
                         raise _Closed
         except _Closed:

@@ -67,6 +67,9 @@ def test_without_toxics_bytes_pass_unchanged(proxy: FaultProxy) -> None:
     payload = bytes(range(256)) * 4096  # 1 MiB
     got, _ = _roundtrip(proxy.address, payload)
     assert got == payload
+    deadline = time.monotonic() + 2  # the proxy's thread counts right after it forwards
+    while proxy.stats["downstream_bytes"] < len(payload) and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert proxy.stats["upstream_bytes"] == proxy.stats["downstream_bytes"] == len(payload)
 
 
