@@ -92,6 +92,23 @@ def test_differences_name_each_run_of_a_differing_experiment_with_its_reason() -
     ]
 
 
+def test_reasons_of_suite_read_each_verdict_and_its_reason(tmp_path: Path) -> None:
+    from mlchaos_orchestration.core.ledger import Ledger
+    from mlchaos_orchestration.testing.distributed.reference import reasons_of_suite
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    ledger = Ledger(url)
+    meta = {"pipeline": "p", "orchestrator": "plain", "control": False, "seed": 1, "meta": {}}
+    judged = ledger.start_run("judged", suite_id="s", **meta)
+    ledger.set_verdict(judged, {"verdict": "not_reached", "reason": "intercepted 0 calls"})
+    ledger.start_run("unjudged", suite_id="s", **meta)
+    ledger.start_run("elsewhere", suite_id="other", **meta)
+    assert reasons_of_suite(url, "s") == {
+        "judged": "not_reached: intercepted 0 calls",
+        "unjudged": "none: -",
+    }
+
+
 def test_probe_dag_carries_chaos_and_the_drill_experiments_load(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

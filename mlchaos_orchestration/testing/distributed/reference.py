@@ -54,10 +54,9 @@ def verdicts_of_suite(ledger_url: str, suite_id: str) -> dict[str, str]:
 
 def reasons_of_suite(ledger_url: str, suite_id: str) -> dict[str, str]:
     """experiment -> the verdict's one-line reason, for the runs of ``suite_id``."""
-    ledger = Ledger(ledger_url)
     out = {}
-    for r in reversed(ledger.list_runs(suite_id=suite_id, limit=1000)):
-        detail = (ledger.get_run(r["id"]) or {}).get("verdict_detail") or {}
+    for r in reversed(Ledger(ledger_url).list_runs(suite_id=suite_id, limit=1000)):
+        detail = r.get("verdict_detail") or {}
         out[r["experiment"]] = f"{detail.get('verdict') or 'none'}: {detail.get('reason') or '-'}"
     return out
 
