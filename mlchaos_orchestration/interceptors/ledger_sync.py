@@ -43,7 +43,6 @@ class LedgerHooks:
         self.runs: dict[str, str] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._closed = False
         self._thread: threading.Thread | None = None
 
     def active_specs(self) -> dict[str, dict[str, Any]]:
@@ -65,7 +64,7 @@ class LedgerHooks:
         """Install hooks of new active leases; remove those whose lease ended."""
         wanted = self.active_specs()
         with self._lock:
-            if self._closed:  # close() ran while the ledger was read: install nothing more
+            if self._stop.is_set():  # closed while the ledger was read: install nothing more
                 return
             for lease_id in [k for k in self.handles if k not in wanted]:
                 self._remove(lease_id)
@@ -121,7 +120,6 @@ class LedgerHooks:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
         with self._lock:
-            self._closed = True
             for lease_id in list(self.handles):
                 self._remove(lease_id)
 
